@@ -1,0 +1,26 @@
+# basesel: the seed paper's base-model selection methodology as a Snakemake workflow.
+# Wiring only: config and validation live in workflow/rules/common.smk, logic in workflow/basesel/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/featuremaps.smk"
+include: "workflow/rules/scores.smk"
+include: "workflow/rules/finetune.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/plots.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,133 @@
+"""The analysis against scipy, a constructed table with a known best alpha, and a direct LOGO loop."""
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from basesel.analysis import (alpha_sweep, analyze, best_alphas, check_table, correlations, leave_one_group_out,
+                              minmax_signed, spearman_rows)
+from basesel.io import BaseselError
+from basesel.scores import METRICS
+
+
+def random_table(seed=0, archs=("a", "b"), targets=("t1", "t2"), n=6):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for arch, target in itertools.product(archs, targets):
+        for k in range(n):
+            rows.append({"arch": arch, "source": f"s{k}", "target": target,
+                         **{m: float(rng.normal()) for m in METRICS}, "accuracy": float(rng.uniform())})
+    return pd.DataFrame(rows)
+
+
+def test_spearman_rows_matches_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 4, size=(20, 9)).astype(float)
+    y = rng.integers(0, 5, size=9).astype(float)
+    got = spearman_rows(x, y)
+    for row, g in zip(x, got):
+        expected = stats.spearmanr(row, y).statistic
+        if np.isnan(expected):
+            assert np.isnan(g)
+        else:
+            assert g == pytest.approx(expected)
+
+
+def test_minmax_signed_by_hand():
+    df = pd.DataFrame({"S1": [0.0, 5.0, 10.0], "S2": [2.0, 4.0, 6.0]})
+    out = minmax_signed(df, ("S1", "S2"))
+    np.testing.assert_allclose(out.S1, [-1, 0, 1])
+    np.testing.assert_allclose(out.S2, [1, 0, -1])  # smaller is better: negated
+    const = minmax_signed(pd.DataFrame({"S1": [3.0, 3.0]}), ("S1",))
+    np.testing.assert_allclose(const.S1, [0, 0])
+    inf = minmax_signed(pd.DataFrame({"S3": [1.0, 3.0, np.inf]}), ("S3",))
+    np.testing.assert_allclose(inf.S3, [-1, 1, 1])
+
+
+def test_constructed_table_has_known_best_alpha():
+    # Raw S5 = [1, .5, 0] -> scaled, negated [-1, 0, 1]; raw S6 = [0, 1, .5] -> [1, -1, 0].
+    # C(a) = [-1+2a, -a, 1-a]; accuracy orders models m1 < m0 < m2, which C(a) matches exactly
+    # for 1/3 < a < 2/3. The first grid point there is 0.334.
+    df = pd.DataFrame({"arch": "x", "source": ["m0", "m1", "m2"], "target": "t",
+                       "S1": [1.0, 2, 3], "S2": [1.0, 2, 3], "S3": [1.0, 2, 3], "S4": [1.0, 2, 3],
+                       "S5": [1.0, 0.5, 0.0], "S6": [0.0, 1.0, 0.5], "accuracy": [0.5, 0.4, 0.6]})
+    sweep = alpha_sweep(df, 0.001)
+    assert len(sweep) == 15 * 1001
+    best = best_alphas(sweep).set_index("pair")
+    assert best.loc["C_56", "best_alpha"] == pytest.approx(0.334)
+    assert best.loc["C_56", "mean_rho"] == pytest.approx(1.0)
+    c56 = sweep[sweep.pair == "C_56"].set_index("alpha")["mean"]
+    assert c56.loc[0.333] == pytest.approx(0.5)
+    assert c56.loc[0.666] == pytest.approx(1.0)
+    assert c56.loc[0.667] < 1.0
+
+
+def test_sweep_matches_direct_scipy_loop():
+    df = random_table(1)
+    sweep = alpha_sweep(df, 0.05)
+    norm = minmax_signed(df)
+    for pair, alpha in [("C_12", 0.0), ("C_36", 0.35), ("C_56", 1.0)]:
+        i, j = f"S{pair[2]}", f"S{pair[3]}"
+        c = (1 - alpha) * norm[i] + alpha * norm[j]
+        rhos = [stats.spearmanr(c[rows.index], rows.accuracy).statistic for _, rows in df.groupby(["arch", "target"])]
+        row = sweep[(sweep.pair == pair) & np.isclose(sweep.alpha, alpha)]
+        assert row["mean"].iloc[0] == pytest.approx(np.mean(rhos))
+
+
+def test_leave_one_group_out_matches_direct_loop():
+    df = random_table(2, archs=("a", "b", "c"))
+    sweep = alpha_sweep(df, 0.01)
+    frame = sweep[sweep.pair == "C_56"].reset_index(drop=True)
+    groups = [c for c in frame.columns if c not in ("pair", "alpha", "mean")]
+    held = []
+    for g in groups:
+        others = [h for h in groups if h != g]
+        k = int(np.argmax(frame[others].mean(axis=1).to_numpy()))
+        held.append(frame.loc[k, g])
+    assert leave_one_group_out(frame, groups)["rho"] == pytest.approx(np.mean(held))
+
+
+def test_correlations_measures():
+    df = random_table(3)
+    corr = correlations(df, n_boot=200)
+    assert len(corr) == 4 * len(METRICS)
+    row = corr[(corr.arch == "a") & (corr.target == "t1") & (corr.metric == "S2")].iloc[0]
+    g = df[(df.arch == "a") & (df.target == "t1")]
+    assert row.rho == pytest.approx(stats.spearmanr(g.S2, g.accuracy).statistic)
+    assert row.kendall_tau == pytest.approx(stats.kendalltau(g.S2, g.accuracy).statistic)
+    assert row.pearson_r == pytest.approx(stats.pearsonr(g.S2, g.accuracy).statistic)
+    first = g.S2.idxmin()  # smaller is better for S2
+    assert row.regret == pytest.approx(g.accuracy.max() - g.accuracy[first])
+    assert row.rho_lo <= row.rho_hi
+
+
+def test_bad_tables():
+    df = random_table(4)
+    with pytest.raises(BaseselError, match="S6"):
+        check_table(df.drop(columns="S6"))
+    with pytest.raises(BaseselError, match="duplicate"):
+        check_table(pd.concat([df, df.iloc[:1]]))
+    with pytest.raises(BaseselError, match="at least 3 source models"):
+        check_table(df[df.source.isin(["s0", "s1"])])
+
+
+def test_analyze_writes_outputs_and_cli(tmp_path):
+    df = random_table(5)
+    summary = analyze(df, tmp_path / "out", alpha_step=0.01, n_boot=50)
+    for name in ("correlations.tsv", "alpha_sweep.tsv", "best_alpha.tsv", "c56_summary.tsv", "summary.json"):
+        assert (tmp_path / "out" / name).exists()
+    assert 0 <= summary["c56"]["best_alpha"] <= 1
+    df.to_csv(tmp_path / "t.tsv", sep="\t", index=False)
+    out = subprocess.run([sys.executable, "-m", "basesel.cli", "analyze", str(tmp_path / "t.tsv"), str(tmp_path / "cli"),
+                          "--alpha-step", "0.01", "--bootstrap", "50"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "C_56: best alpha" in out.stdout
+    c56 = pd.read_csv(tmp_path / "cli" / "c56_summary.tsv", sep="\t").set_index("quantity")
+    assert float(c56.loc["best alpha", "basesel"]) == pytest.approx(summary["c56"]["best_alpha"])
+    missing = subprocess.run([sys.executable, "-m", "basesel.cli", "analyze", str(tmp_path / "nope.tsv"), str(tmp_path)],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "nope.tsv" in missing.stderr

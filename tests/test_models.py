@@ -1,0 +1,73 @@
+"""Architectures: torchvision's own at width 1.0, probe layers where the spec puts them, safe checkpoints."""
+import pickle
+
+import pytest
+import torch
+from torchvision import models as tvm
+
+from basesel.models import (ArchSpec, FeatureTap, build_model, checkpoint_dict, load_checkpoint, penultimate_dim,
+                            replace_head)
+
+
+@pytest.mark.parametrize("arch,reference", [("alexnet", tvm.alexnet), ("vgg16", tvm.vgg16), ("resnet18", tvm.resnet18)])
+def test_width_one_is_torchvision(arch, reference):
+    ours = build_model(ArchSpec(arch, 1.0, 224, 1000)).state_dict()
+    theirs = reference(weights=None).state_dict()
+    assert list(ours) == list(theirs)
+    assert all(ours[k].shape == theirs[k].shape for k in ours)
+
+
+@pytest.mark.parametrize("arch,size,shape,dim", [
+    ("alexnet", 224, (256, 13, 13), 4096), ("resnet18", 224, (512, 7, 7), 512),
+    ("alexnet", 64, (64, 3, 3), 1024), ("vgg16", 32, (64, 2, 2), 512), ("resnet18", 64, (128, 2, 2), 128),
+])
+def test_probe_layer_shapes(arch, size, shape, dim):
+    width = 1.0 if size == 224 else {"alexnet": 0.25, "vgg16": 0.125, "resnet18": 0.25}[arch]
+    model = build_model(ArchSpec(arch, width, size, 10)).eval()
+    with FeatureTap(model, arch) as tap, torch.no_grad():
+        model(torch.randn(2, 3, size, size))
+    assert tuple(tap.featuremap.shape) == (2, *shape)
+    assert tap.featuremap.min() >= 0  # after the ReLU
+    assert tap.penultimate.shape == (2, dim) == (2, penultimate_dim(model, arch))
+
+
+def test_vgg16_probe_layer_full_width():
+    model = build_model(ArchSpec("vgg16", 1.0, 224, 10)).eval()
+    assert isinstance(model.features[29], torch.nn.ReLU) and isinstance(model.features[28], torch.nn.Conv2d)
+
+
+def test_bad_specs():
+    with pytest.raises(ValueError, match="at least|>= 63"):
+        build_model(ArchSpec("alexnet", 0.25, 48, 10))
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_model(ArchSpec("lenet", 1.0, 224, 10))
+
+
+def test_checkpoint_roundtrip_and_unsafe_pickle_refused(tmp_path):
+    spec = ArchSpec("resnet18", 0.125, 64, 5)
+    torch.manual_seed(0)
+    model = build_model(spec)
+    torch.save(checkpoint_dict(model, spec, subset="cw2-0"), tmp_path / "m.pt")
+    loaded, spec2, ckpt = load_checkpoint(tmp_path / "m.pt")
+    assert spec2 == spec and ckpt["subset"] == "cw2-0"
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.equal(model.eval()(x), loaded.eval()(x))
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    with open(tmp_path / "evil.pt", "wb") as fh:
+        pickle.dump({"format": "basesel-checkpoint-1", "x": Evil()}, fh)
+    with pytest.raises(ValueError, match="not a loadable basesel checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+    torch.save({"state_dict": {}}, tmp_path / "plain.pt")
+    with pytest.raises(ValueError, match="format tag"):
+        load_checkpoint(tmp_path / "plain.pt")
+
+
+def test_replace_head():
+    model = build_model(ArchSpec("alexnet", 0.25, 64, 7))
+    head = replace_head(model, "alexnet", 3)
+    assert model.classifier[6] is head and head.out_features == 3
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 3)

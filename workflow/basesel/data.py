@@ -1,0 +1,183 @@
+"""Datasets in ImageFolder layout: indexing, validation, the paper's subsets, probe sets, loading.
+
+A dataset root holds one folder per split (`train/`, `val/` or `test/`), each with one folder per
+class; labels are class folders in sorted order, as torchvision's ImageFolder assigns them.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .io import BaseselError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+# ImageNet statistics: the normalisation torchvision's models are trained with.
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def scan_split(root, split: str) -> pd.DataFrame:
+    """Rows (split, class, label, path) for root/split/<class>/<image>, sorted like ImageFolder."""
+    folder = Path(root) / split
+    if not folder.is_dir():
+        raise BaseselError(f"dataset folder {folder} does not exist (expected {root}/{split}/<class>/<image>)")
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise BaseselError(f"{folder} holds no class folders")
+    rows = []
+    for label, cls in enumerate(classes):
+        files = sorted(
+            p for p in (folder / cls).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        )
+        rows.extend((split, cls, label, str(p)) for p in files)
+    return pd.DataFrame(rows, columns=["split", "class", "label", "path"])
+
+
+def verify_images(paths) -> None:
+    """Open every image header and decode it; name each unreadable file."""
+    bad = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                im.convert("RGB").load()
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            bad.append(f"{p} ({type(exc).__name__}: {exc})")
+    if bad:
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise BaseselError("unreadable images: " + "; ".join(bad[:10]) + more)
+
+
+def index_dataset(root, splits: tuple[str, ...], *, min_per_class: dict[str, int] | None = None,
+                  min_classes: int = 2, verify: bool = True) -> pd.DataFrame:
+    """Index and validate a dataset; raises BaseselError naming the first problem found."""
+    frames = [scan_split(root, s) for s in splits]
+    index = pd.concat(frames, ignore_index=True)
+    first = frames[0]
+    classes = list(dict.fromkeys(first["class"]))
+    if len(classes) < min_classes:
+        raise BaseselError(f"{root}: {len(classes)} class(es) in {splits[0]}/ but a classification task needs at least {min_classes}")
+    for frame, split in zip(frames[1:], splits[1:]):
+        if list(dict.fromkeys(frame["class"])) != classes:
+            raise BaseselError(f"{root}: the class folders of {split}/ differ from those of {splits[0]}/")
+    for split, need in (min_per_class or {}).items():
+        counts = index[index.split == split].groupby("class").size().reindex(classes, fill_value=0)
+        short = counts[counts < need]
+        if len(short):
+            detail = ", ".join(f"{c} ({n})" for c, n in short.items())
+            raise BaseselError(f"{root}: classes with fewer than {need} images in {split}/: {detail}")
+    if verify:
+        verify_images(index["path"])
+    return index
+
+
+# --- the paper's section 4.1 subsets ------------------------------------------------------------
+
+def subset_names(num_classes: int, classwise: list[int], horizontal: list[int]) -> list[str]:
+    """cw{N}-{i}: the i-th block of N consecutive classes; hz{n}-{i}: the i-th of n parts of every class."""
+    names = []
+    for n in classwise:
+        if n > num_classes:
+            raise BaseselError(f"subsets.classwise: {n} classes per block but the source has {num_classes}")
+        names += [f"cw{n}-{i}" for i in range(num_classes // n)]
+    for n in horizontal:
+        names += [f"hz{n}-{i}" for i in range(n)]
+    return names
+
+
+def make_subset(index: pd.DataFrame, name: str, seed: int) -> pd.DataFrame:
+    """Rows of the source index (train and val) that form subset `name`, relabelled 0..K-1.
+
+    Class-wise: train and val images of the block's classes. Horizontal: for every class, its
+    training images shuffled with `seed` and cut into n near-equal parts; validation is all of val.
+    """
+    kind, rest = name[:2], name[2:]
+    n, i = (int(v) for v in rest.split("-"))
+    classes = list(dict.fromkeys(index.loc[index.split == "train", "class"]))
+    if kind == "cw":
+        keep = classes[i * n:(i + 1) * n]
+        out = index[index["class"].isin(keep)].copy()
+    elif kind == "hz":
+        parts = []
+        train = index[index.split == "train"]
+        for cls, rows in train.groupby("class", sort=False):
+            order = np.random.default_rng([seed, int(rows.label.iloc[0])]).permutation(len(rows))
+            bounds = np.linspace(0, len(rows), n + 1).round().astype(int)
+            parts.append(rows.iloc[np.sort(order[bounds[i]:bounds[i + 1]])])
+        out = pd.concat(parts + [index[index.split != "train"]])
+    else:
+        raise BaseselError(f"unknown subset name {name!r}")
+    relabel = {c: k for k, c in enumerate(dict.fromkeys(out.loc[out.split == "train", "class"]))}
+    out = out[out["class"].isin(relabel)].copy()
+    out["label"] = out["class"].map(relabel)
+    return out.reset_index(drop=True)
+
+
+def probe_rows(train: pd.DataFrame, per_class: int, seed: int) -> np.ndarray:
+    """Positions in `train` of the probe set: `per_class` images per class, drawn with `seed`."""
+    picks = []
+    for label, rows in train.reset_index(drop=True).groupby("label"):
+        if len(rows) < per_class:
+            raise BaseselError(f"class {rows['class'].iloc[0]!r} has {len(rows)} training images, fewer than probe_per_class={per_class}")
+        rng = np.random.default_rng([seed, int(label)])
+        picks.append(np.sort(rng.choice(rows.index.to_numpy(), size=per_class, replace=False)))
+    return np.concatenate(picks)
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+def load_image(path: str, size: int) -> torch.Tensor:
+    """Decode one image to a (3, size, size) uint8 tensor (RGB, bilinear resize)."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            arr = np.asarray(im, dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise BaseselError(f"unreadable image {path}: {exc}") from None
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
+
+
+class ImageList(torch.utils.data.Dataset):
+    """(image uint8, label) pairs decoded on demand: the streaming path for large datasets."""
+
+    def __init__(self, paths, labels, size: int):
+        self.paths = list(paths)
+        self.labels = torch.as_tensor(np.array(labels, copy=True), dtype=torch.long)
+        self.size = size
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return load_image(self.paths[i], self.size), self.labels[i]
+
+
+def preload(paths, labels, size: int, workers: int = 0) -> torch.utils.data.TensorDataset:
+    """Decode a whole image list into memory once (small datasets: every epoch reuses it)."""
+    ds = ImageList(paths, labels, size)
+    loader = torch.utils.data.DataLoader(ds, batch_size=256, num_workers=workers)
+    xs, ys = zip(*loader) if len(ds) else ((torch.empty(0, 3, size, size, dtype=torch.uint8),), (torch.empty(0, dtype=torch.long),))
+    return torch.utils.data.TensorDataset(torch.cat(xs), torch.cat(ys))
+
+
+def image_dataset(paths, labels, size: int, preload_max_mb: float, workers: int = 0):
+    """Preloaded when it fits in `preload_max_mb`, else decoded on the fly."""
+    mb = len(paths) * 3 * size * size / 2**20
+    return preload(paths, labels, size, workers) if mb <= preload_max_mb else ImageList(paths, labels, size)
+
+
+def normalise(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (B,3,H,W) to float, scaled and normalised with ImageNet statistics."""
+    mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
+    return (x.float() / 255.0 - mean) / std
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return math.ceil(n / batch_size)

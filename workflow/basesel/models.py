@@ -1,0 +1,217 @@
+"""The paper's three architectures, built from torchvision's own classes.
+
+A width multiplier scales every channel count (and AlexNet/VGG's hidden FC width); at width 1.0 the
+model is exactly torchvision's. The module names torchvision uses (`features`, `classifier`,
+`layer4`, `fc`) are the contract that the featuremap hooks and head replacement rely on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torchvision import models as tvm
+from torchvision.models.resnet import BasicBlock
+
+ARCHITECTURES = ("alexnet", "vgg16", "resnet18")
+
+# Smallest input each architecture accepts: AlexNet's stride-4 11x11 stem and two 3/2 max-pools
+# need 63 px for a 3x3 conv5 map; VGG16 and ResNet18 downsample by 16 and 32 before the probed layer.
+MIN_INPUT_SIZE = {"alexnet": 63, "vgg16": 16, "resnet18": 32}
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """What is needed to rebuild a model: recorded in every checkpoint and HDF5 file."""
+
+    arch: str
+    width: float
+    input_size: int
+    num_classes: int
+
+
+def _scaled(channels: int, width: float) -> int:
+    return max(1, int(round(channels * width)))
+
+
+def _alexnet(num_classes: int, width: float) -> nn.Module:
+    model = tvm.AlexNet(num_classes=num_classes)
+    if width == 1.0:
+        return model
+    c = [_scaled(n, width) for n in (64, 192, 384, 256, 256)]
+    hidden = _scaled(4096, width)
+    # Same layer indices as torchvision's AlexNet.features, so features[11] stays conv5's ReLU.
+    model.features = nn.Sequential(
+        nn.Conv2d(3, c[0], kernel_size=11, stride=4, padding=2),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.Conv2d(c[0], c[1], kernel_size=5, padding=2),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.Conv2d(c[1], c[2], kernel_size=3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c[2], c[3], kernel_size=3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c[3], c[4], kernel_size=3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(kernel_size=3, stride=2),
+    )
+    model.classifier = nn.Sequential(
+        nn.Dropout(p=0.5),
+        nn.Linear(c[4] * 6 * 6, hidden),
+        nn.ReLU(inplace=True),
+        nn.Dropout(p=0.5),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, num_classes),
+    )
+    return model
+
+
+def _vgg16(num_classes: int, width: float) -> nn.Module:
+    cfg = [v if v == "M" else _scaled(v, width) for v in tvm.vgg.cfgs["D"]]
+    model = tvm.vgg.VGG(tvm.vgg.make_layers(cfg, batch_norm=False), num_classes=num_classes)
+    if width == 1.0:
+        return model
+    last = cfg[-2]
+    hidden = _scaled(4096, width)
+    model.classifier = nn.Sequential(
+        nn.Linear(last * 7 * 7, hidden),
+        nn.ReLU(True),
+        nn.Dropout(p=0.5),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(True),
+        nn.Dropout(p=0.5),
+        nn.Linear(hidden, num_classes),
+    )
+    for m in model.classifier:
+        if isinstance(m, nn.Linear):  # torchvision's VGG init for linear layers
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.constant_(m.bias, 0)
+    return model
+
+
+def _resnet18(num_classes: int, width: float) -> nn.Module:
+    model = tvm.ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
+    if width == 1.0:
+        return model
+    # Rebuild the stem and stages with torchvision's own _make_layer at scaled widths.
+    model.inplanes = _scaled(64, width)
+    model.conv1 = nn.Conv2d(3, model.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
+    model.bn1 = nn.BatchNorm2d(model.inplanes)
+    model.layer1 = model._make_layer(BasicBlock, _scaled(64, width), 2)
+    model.layer2 = model._make_layer(BasicBlock, _scaled(128, width), 2, stride=2)
+    model.layer3 = model._make_layer(BasicBlock, _scaled(256, width), 2, stride=2)
+    model.layer4 = model._make_layer(BasicBlock, _scaled(512, width), 2, stride=2)
+    model.fc = nn.Linear(_scaled(512, width), num_classes)
+    for m in model.modules():  # torchvision's ResNet init
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
+    return model
+
+
+_BUILDERS = {"alexnet": _alexnet, "vgg16": _vgg16, "resnet18": _resnet18}
+
+
+def build_model(spec: ArchSpec) -> nn.Module:
+    """Build an untrained model for `spec`; raises ValueError naming a bad field."""
+    if spec.arch not in _BUILDERS:
+        raise ValueError(f"unknown architecture {spec.arch!r}; expected one of {', '.join(ARCHITECTURES)}")
+    if not spec.width > 0:
+        raise ValueError(f"width must be > 0, got {spec.width}")
+    if spec.input_size < MIN_INPUT_SIZE[spec.arch]:
+        raise ValueError(
+            f"{spec.arch} needs input_size >= {MIN_INPUT_SIZE[spec.arch]} px, got {spec.input_size}"
+        )
+    if spec.num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {spec.num_classes}")
+    return _BUILDERS[spec.arch](spec.num_classes, float(spec.width))
+
+
+def probe_layer(model: nn.Module, arch: str) -> tuple[str, nn.Module]:
+    """The spec's "last conv layer": last conv block after its ReLU, before any pooling."""
+    if arch == "alexnet":
+        return "features.11", model.features[11]
+    if arch == "vgg16":
+        return "features.29", model.features[29]
+    if arch == "resnet18":
+        return "layer4", model.layer4
+    raise ValueError(f"unknown architecture {arch!r}")
+
+
+def head(model: nn.Module, arch: str) -> nn.Linear:
+    """The last FC layer, the one fine-tuning replaces."""
+    return model.fc if arch == "resnet18" else model.classifier[6]
+
+
+def replace_head(model: nn.Module, arch: str, num_classes: int) -> nn.Linear:
+    old = head(model, arch)
+    new = nn.Linear(old.in_features, num_classes)
+    if arch == "resnet18":
+        model.fc = new
+    else:
+        model.classifier[6] = new
+    return new
+
+
+def penultimate_dim(model: nn.Module, arch: str) -> int:
+    return head(model, arch).in_features
+
+
+class FeatureTap:
+    """Forward hooks capturing the probe layer's output and the head's input in one forward pass."""
+
+    def __init__(self, model: nn.Module, arch: str):
+        self.featuremap: torch.Tensor | None = None
+        self.penultimate: torch.Tensor | None = None
+        _, layer = probe_layer(model, arch)
+        self._handles = [
+            layer.register_forward_hook(self._grab_featuremap),
+            head(model, arch).register_forward_hook(self._grab_penultimate),
+        ]
+
+    def _grab_featuremap(self, module, inputs, output):
+        self.featuremap = output.detach()
+
+    def _grab_penultimate(self, module, inputs, output):
+        self.penultimate = inputs[0].detach()
+
+    def close(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def checkpoint_dict(model: nn.Module, spec: ArchSpec, **extra) -> dict:
+    """A checkpoint of plain types and tensors only, so that weights_only=True loads it."""
+    return {
+        "format": "basesel-checkpoint-1",
+        "arch": spec.arch,
+        "width": float(spec.width),
+        "input_size": int(spec.input_size),
+        "num_classes": int(spec.num_classes),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
+
+
+def load_checkpoint(path: str, map_location="cpu") -> tuple[nn.Module, ArchSpec, dict]:
+    """Load a basesel checkpoint safely (never full pickle) and rebuild its model."""
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # a pickle with code objects, a truncated file, not a torch file
+        raise ValueError(f"{path}: not a loadable basesel checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "basesel-checkpoint-1":
+        raise ValueError(f"{path}: not a basesel checkpoint (missing format tag)")
+    spec = ArchSpec(ckpt["arch"], ckpt["width"], ckpt["input_size"], ckpt["num_classes"])
+    model = build_model(spec)
+    model.load_state_dict(ckpt["state_dict"])
+    return model, spec, ckpt

@@ -1,0 +1,137 @@
+"""Figures: the paper's Figures 2 and 3, and views of the data, pretraining, scores and fine-tuning."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on cluster nodes or CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+from .scores import DIRECTION, METRICS  # noqa: E402
+
+METRIC_COLOURS = dict(zip(METRICS, plt.get_cmap("tab10").colors))
+ARCH_STYLES = {"alexnet": "-", "vgg16": ":", "resnet18": "--"}
+
+
+def _save(fig, path) -> None:
+    suffix = "." + str(path).rsplit(".", 1)[-1]
+    with atomic_path(path, suffix) as tmp:
+        fig.savefig(tmp, format=suffix[1:], bbox_inches="tight", dpi=110)
+    plt.close(fig)
+
+
+def data_montage(indexes: dict[str, pd.DataFrame], path, per_dataset: int = 12, seed: int = 0, thumb: int = 48) -> None:
+    """A row of training images per dataset, from different classes."""
+    fig, axes = plt.subplots(len(indexes), 1, figsize=(per_dataset * 0.75, 0.95 * len(indexes)), squeeze=False)
+    for ax, (name, index) in zip(axes[:, 0], indexes.items()):
+        train = index[index.split == "train"]
+        classes = train["class"].unique()
+        rng = np.random.default_rng(seed)
+        chosen = classes[np.linspace(0, len(classes) - 1, per_dataset).round().astype(int)]
+        picks = [train.path[train["class"] == c].iloc[int(rng.integers((train["class"] == c).sum()))] for c in chosen]
+        tiles = [np.asarray(Image.open(p).convert("RGB").resize((thumb, thumb))) for p in picks]
+        ax.imshow(np.concatenate(tiles, axis=1))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"{name}\n{len(classes)} cl.", rotation=0, ha="right", va="center", fontsize=8)
+    _save(fig, path)
+
+
+def pretraining_curves(logs: dict[str, pd.DataFrame], arch: str, path) -> None:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    cmap = plt.get_cmap("viridis")
+    for i, (subset, log) in enumerate(logs.items()):
+        c = cmap(i / max(1, len(logs) - 1))
+        ax1.plot(log.epoch, log.train_loss, color=c, label=subset)
+        ax2.plot(log.epoch, log.val_acc, color=c, label=subset)
+    ax1.set(xlabel="epoch", ylabel="training loss", title=f"{arch}: training loss")
+    ax2.set(xlabel="epoch", ylabel="validation top-1", title=f"{arch}: validation accuracy (own subset's classes)")
+    ax2.legend(fontsize=6, ncol=2, loc="best")
+    _save(fig, path)
+
+
+def scores_vs_accuracy(table: pd.DataFrame, arch: str, path) -> None:
+    """One panel per metric: each target's base models, metric against fine-tuned accuracy."""
+    df = table[table.arch == arch]
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(3.1 * len(METRICS), 3))
+    for ax, m in zip(axes, METRICS):
+        for t, rows in df.groupby("target"):
+            ax.scatter(rows[m], rows.accuracy, s=14, label=t)
+        ax.set(xlabel=f"{m} ({'larger' if DIRECTION[m] > 0 else 'smaller'} is better)", title=m)
+        if np.all(df[m] > 0) and df[m].max() / max(df[m].min(), 1e-300) > 100:
+            ax.set_xscale("log")
+    axes[0].set_ylabel("fine-tuned top-1")
+    axes[-1].legend(fontsize=7)
+    fig.suptitle(f"{arch}: scores against fine-tuned accuracy, one point per base model")
+    _save(fig, path)
+
+
+def finetune_heatmap(table: pd.DataFrame, path) -> None:
+    archs = list(dict.fromkeys(table.arch))
+    fig, axes = plt.subplots(1, len(archs), figsize=(4 * len(archs), 0.28 * table.source.nunique() + 1.5), squeeze=False)
+    for ax, arch in zip(axes[0], archs):
+        pivot = table[table.arch == arch].pivot(index="source", columns="target", values="accuracy")
+        im = ax.imshow(pivot.to_numpy(), aspect="auto", cmap="magma", vmin=0, vmax=1)
+        ax.set_xticks(range(pivot.shape[1]), pivot.columns, rotation=30, fontsize=8)
+        ax.set_yticks(range(pivot.shape[0]), pivot.index, fontsize=7)
+        for (r, c), v in np.ndenumerate(pivot.to_numpy()):
+            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v < 0.6 else "black")
+        ax.set_title(arch)
+    fig.colorbar(im, ax=axes[0].tolist(), label="fine-tuned top-1")
+    _save(fig, path)
+
+
+def figure2(corr: pd.DataFrame, path) -> None:
+    """Spearman rho between each metric and accuracy, per target, one panel per architecture."""
+    archs = list(dict.fromkeys(corr.arch))
+    fig, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs), 3.4), squeeze=False, sharey=True)
+    for ax, arch in zip(axes[0], archs):
+        sub = corr[corr.arch == arch]
+        targets = list(dict.fromkeys(sub.target))
+        width = 0.8 / len(METRICS)
+        for k, m in enumerate(METRICS):
+            rows = sub[sub.metric == m].set_index("target").reindex(targets)
+            x = np.arange(len(targets)) + (k - (len(METRICS) - 1) / 2) * width
+            err = np.vstack([rows.rho - rows.rho_lo, rows.rho_hi - rows.rho]).clip(min=0)
+            ax.bar(x, rows.rho, width, color=METRIC_COLOURS[m], label=m, yerr=err, error_kw={"lw": 0.6, "capsize": 1})
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_xticks(range(len(targets)), targets, rotation=20, fontsize=8)
+        ax.set(ylim=(-1.05, 1.05), title=arch)
+    axes[0, 0].set_ylabel("Spearman rho (metric, accuracy)")
+    axes[0, -1].legend(fontsize=7, ncol=3)
+    _save(fig, path)
+
+
+def figure3(sweep: pd.DataFrame, best: pd.DataFrame, path) -> None:
+    """rho of C_ij(alpha) against alpha, a line per (arch, target), a panel per pair."""
+    pairs = list(dict.fromkeys(sweep.pair))
+    group_cols = [c for c in sweep.columns if c not in ("pair", "alpha", "mean")]
+    targets = sorted({g.split("/", 1)[1] for g in group_cols})
+    colours = dict(zip(targets, plt.get_cmap("tab10").colors))
+    cols = 5
+    rows = int(np.ceil(len(pairs) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.6 * rows), squeeze=False, sharex=True, sharey=True)
+    best = best.set_index("pair")
+    for ax, pair in zip(axes.flat, pairs):
+        frame = sweep[sweep.pair == pair]
+        for g in group_cols:
+            arch, target = g.split("/", 1)
+            ax.plot(frame.alpha, frame[g], ARCH_STYLES.get(arch, "-"), color=colours[target], lw=0.9, label=g)
+        ax.plot(frame.alpha, frame["mean"], color="black", lw=1.6, label="mean")
+        if np.isfinite(best.loc[pair, "best_alpha"]):
+            ax.axvline(best.loc[pair, "best_alpha"], color="grey", lw=0.6)
+        i, j = pair[2], pair[3]
+        ax.set_title(f"(1-a)*S{i} + a*S{j}  best a={best.loc[pair, 'best_alpha']:.3f}", fontsize=8)
+        ax.axhline(0, color="black", lw=0.4)
+    for ax in axes[-1]:
+        ax.set_xlabel("alpha")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Spearman rho")
+    for ax in axes.flat[len(pairs):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=7, bbox_to_anchor=(0.5, -0.06))
+    _save(fig, path)

@@ -1,0 +1,187 @@
+"""Training with the paper's Table 3 schedule, resumable after a killed job.
+
+Cross-entropy, SGD, learning rate `lr` multiplied by `gamma` every `step_size` epochs. After every
+epoch the full state (model, optimiser, RNG streams, log rows) is saved atomically to a resume
+file that is *not* a Snakemake output (Snakemake deletes incomplete outputs); a rerun with the
+same settings continues from the last finished epoch, a rerun with other settings starts afresh.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .io import atomic_path
+
+# Table 3 of the paper.
+PAPER_SCHEDULE = {"epochs": 30, "lr": 0.01, "step_size": 7, "gamma": 0.1}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    epochs: int = 30
+    lr: float = 0.01
+    step_size: int = 7
+    gamma: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0005
+    batch_size: int = 64
+    optimizer: str = "sgd"
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "Schedule":
+        return cls(**{k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg})
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """CUDA when present (or asked for), CPU otherwise; a clear error when CUDA is asked for but absent."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {requested!r} requested but no CUDA device is visible on this node")
+    return torch.device(requested)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def fingerprint(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Progress:
+    """One line per `every` steps to stderr (a log file under Snakemake, the terminal otherwise)."""
+
+    def __init__(self, label: str, total_epochs: int, stream=None):
+        self.label, self.total, self.stream = label, total_epochs, stream or sys.stderr
+
+    def epoch(self, row: dict) -> None:
+        parts = [f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()]
+        print(f"[{self.label}] epoch {row['epoch']}/{self.total} " + " ".join(parts[1:]), file=self.stream, flush=True)
+
+
+def _batches(dataset, batch_size: int, shuffle: bool, generator: torch.Generator | None, workers: int, pin: bool):
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+        num_workers=workers, pin_memory=pin, drop_last=False,
+    )
+
+
+def evaluate(model: nn.Module, dataset, batch_size: int, device, prepare) -> tuple[float, float]:
+    """(mean cross-entropy, top-1 accuracy) of `model` on `dataset`."""
+    model.eval()
+    loss_sum, correct, n = 0.0, 0, 0
+    with torch.no_grad():
+        for x, y in _batches(dataset, batch_size, False, None, 0, False):
+            x, y = prepare(x.to(device)), y.to(device)
+            out = model(x)
+            loss_sum += float(nn.functional.cross_entropy(out, y, reduction="sum"))
+            correct += int((out.argmax(1) == y).sum())
+            n += len(y)
+    return (loss_sum / max(n, 1), correct / max(n, 1))
+
+
+def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, resume_path, log_path,
+        device=None, prepare=lambda x: x, params=None, workers: int = 0, label: str = "train",
+        trainable=None) -> pd.DataFrame:
+    """Train `model`; write the per-epoch TSV to `log_path`; return the log.
+
+    `prepare` maps a batch of raw inputs to model inputs (e.g. uint8 images to normalised floats);
+    `trainable` restricts the optimiser to some parameters (a replaced head); `params` is what
+    must match for a resume file to be reused.
+    """
+    device = device or pick_device()
+    model.to(device)
+    parameters = list(trainable if trainable is not None else model.parameters())
+    if schedule.optimizer == "adam":
+        opt = torch.optim.Adam(parameters, lr=schedule.lr, weight_decay=schedule.weight_decay)
+    else:
+        opt = torch.optim.SGD(parameters, lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=schedule.step_size, gamma=schedule.gamma)
+    shapes = [(k, list(v.shape)) for k, v in model.state_dict().items()]
+    key = fingerprint({"schedule": asdict(schedule), "seed": seed, "params": params, "shapes": shapes})
+    gen = torch.Generator().manual_seed(seed)
+    seed_everything(seed)
+    rows: list[dict] = []
+    start = 0
+    resume_path = Path(resume_path)
+    if resume_path.exists():
+        state = torch.load(resume_path, map_location=device, weights_only=True)
+        if state.get("key") == key:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            gen.set_state(state["loader_rng"])
+            torch.set_rng_state(state["torch_rng"])
+            rows = [dict(zip(state["log_columns"], r)) for r in state["log_rows"].tolist()]
+            for r in rows:
+                r["epoch"] = int(r["epoch"])
+            start = int(state["epoch"])
+            print(f"[{label}] resuming after epoch {start} from {resume_path}", file=sys.stderr, flush=True)
+        else:
+            print(f"[{label}] ignoring {resume_path}: written with other settings", file=sys.stderr, flush=True)
+    progress = Progress(label, schedule.epochs)
+    pin = device.type == "cuda"
+    use_amp = device.type == "cuda"
+    for epoch in range(start, schedule.epochs):
+        t0 = time.time()
+        model.train()
+        loss_sum, correct, n = 0.0, 0, 0
+        for x, y in _batches(train_set, schedule.batch_size, True, gen, workers, pin):
+            x, y = prepare(x.to(device, non_blocking=pin)), y.to(device, non_blocking=pin)
+            with torch.autocast(device.type, enabled=use_amp):
+                out = model(x)
+                loss = nn.functional.cross_entropy(out, y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"[{label}] loss became {float(loss)} in epoch {epoch + 1}; lower the learning rate")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((out.argmax(1) == y).sum())
+            n += len(y)
+        lr = opt.param_groups[0]["lr"]
+        sched.step()
+        val_loss, val_acc = evaluate(model, val_set, max(schedule.batch_size, 256), device, prepare)
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / max(n, 1), "train_acc": correct / max(n, 1),
+               "val_loss": val_loss, "val_acc": val_acc, "seconds": time.time() - t0}
+        rows.append(row)
+        progress.epoch(row)
+        if epoch + 1 < schedule.epochs:
+            _save_resume(resume_path, key, epoch + 1, model, opt, sched, gen, rows)
+    log = pd.DataFrame(rows, columns=["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"])
+    with atomic_path(log_path, ".tsv") as tmp:
+        log.to_csv(tmp, sep="\t", index=False)
+    return log
+
+
+def _save_resume(path: Path, key, epoch, model, opt, sched, gen, rows) -> None:
+    cols = list(rows[0])
+    state = {
+        "key": key, "epoch": epoch,
+        "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+        "loader_rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
+        "log_columns": cols, "log_rows": torch.tensor([[float(r[c]) for c in cols] for r in rows], dtype=torch.float64),
+    }
+    with atomic_path(path, ".pt") as tmp:
+        torch.save(state, tmp)
+
+
+def clear_resume(path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,17 @@
+# Scores: S1..S6 of one featuremap file, streamed batch by batch.
+
+
+rule scores:
+    input:
+        h5="results/featuremaps/{arch}/{subset}/{target}.h5",
+        code=lib("scores"),
+    output:
+        "results/scores/{arch}/{subset}/{target}.json",
+    params:
+        settings=config["scores"],
+    log:
+        "logs/scores/{arch}/{subset}/{target}.log",
+    conda:
+        "../../envs/basesel.yaml"
+    script:
+        "../scripts/scores.py"

@@ -1,0 +1,28 @@
+"""Fine-tune the whole network of one base model on one target's images."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
+from basesel.smk import run  # noqa: E402
+
+from basesel.finetune import finetune_full  # noqa: E402
+from basesel.io import read_tsv, write_json  # noqa: E402
+from basesel.models import load_checkpoint  # noqa: E402
+from basesel.training import Schedule, clear_resume, pick_device  # noqa: E402
+
+
+def main(smk):
+    schedule = Schedule.from_config(smk.params.settings["schedule"])
+    compute = smk.params.compute
+    device = pick_device(compute["device"])
+    model, spec, _ = load_checkpoint(smk.input.model)
+    workers = max(0, smk.threads - 1) if device.type == "cuda" else 0
+    label = f"finetune {smk.wildcards.arch}/{smk.wildcards.subset} -> {smk.wildcards.target}"
+    result = finetune_full(model, spec.arch, read_tsv(smk.input.index), schedule, input_size=spec.input_size,
+                           seed=smk.params.seed, resume_path=smk.params.resume, log_path=smk.output.log,
+                           device=device, label=label, preload_max_mb=compute["preload_max_mb"], workers=workers)
+    write_json(result, smk.output.result)
+    clear_resume(smk.params.resume)
+
+
+run(snakemake, main)
