@@ -32,7 +32,7 @@ def test_extract_matches_direct_forward(tmp_path, target, arch, width, size):
         fm, labels, probe = f["featuremaps"][:], f["labels"][:], f["probe_index"][:]
         feats, flabels, split, probs = f["features"][:], f["feature_labels"][:], f["feature_split"][:], f["source_probs"][:]
         attrs = dict(f.attrs)
-        assert f["featuremaps"].compression == "gzip" and f["featuremaps"].chunks is not None
+        assert f["featuremaps"].compression == "lzf" and f["featuremaps"].chunks is not None
     train = index[index.split == "train"].reset_index(drop=True)
     assert len(probe) == 12 and np.bincount(labels).tolist() == [4, 4, 4]
     assert (split == 0).sum() == 18 and (split == 1).sum() == 9

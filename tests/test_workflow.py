@@ -1,4 +1,5 @@
 """The DAG: lint, config validation before any job, bad input, the end-to-end tiny run, invalidation."""
+import json
 import os
 import re
 import shutil
@@ -139,7 +140,6 @@ def test_end_to_end_tiny_run(tiny_run):
     # `basesel scores` on a workflow file agrees with the workflow's scores
     h5 = next((tiny_run / "results/featuremaps").rglob("*.h5"))
     out = subprocess.run([sys.executable, "-m", "basesel.cli", "scores", str(h5)], capture_output=True, text=True, check=True)
-    import json
 
     rel = h5.relative_to(tiny_run / "results/featuremaps").with_suffix(".json")
     assert json.loads(out.stdout) == pytest.approx(json.loads((tiny_run / "results/scores" / rel).read_text()))
@@ -148,6 +148,12 @@ def test_end_to_end_tiny_run(tiny_run):
 @pytest.mark.slow
 def test_nothing_to_do_after_a_run(tiny_run):
     counts, _ = dry_jobs(tiny_run, TINY)
+    assert counts == {}
+
+
+@pytest.mark.slow
+def test_compute_settings_rerun_nothing(tiny_run):
+    counts, _ = dry_jobs(tiny_run, with_changes(TINY, compute={"threads": 2, "preload_max_mb": 10}))
     assert counts == {}
 
 
@@ -169,3 +175,19 @@ def test_one_architecture_change_reruns_only_its_branch(tiny_run):
     n_sub = counts["pretrain"]
     assert counts["featuremaps"] == n_sub and counts["scores"] == n_sub * len(TINY["targets"])
     assert "embedded_dataset" not in counts and "subsets" not in counts
+
+
+@pytest.mark.slow
+def test_full_mode_fine_tunes_the_whole_network(tiny_run, tmp_path):
+    work = tmp_path / "copy"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    config = with_changes(TINY, finetune={"mode": "full", "schedule": {"epochs": 2, "batch_size": 16}})
+    counts, _ = dry_jobs(work, config)
+    assert "pretrain" not in counts and "featuremaps" not in counts
+    assert counts["finetune_full"] == len(TINY["architectures"]) * 4 * len(TINY["targets"])
+    target = "results/finetune/resnet18/cw8-0/shapes.json"
+    smk(work, target, config=config)
+    result = json.loads((work / target).read_text())
+    assert result["mode"] == "full" and result["epochs"] == 2 and 0 <= result["accuracy"] <= 1
+    log = pd.read_csv(work / "results/finetune/resnet18/cw8-0/shapes.log.tsv", sep="\t")
+    assert len(log) == 2

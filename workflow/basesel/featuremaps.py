@@ -12,7 +12,9 @@ feature_split (M,) [0 train, 1 test], source_probs (M,Cs) float32.
 from __future__ import annotations
 
 import os
+import queue
 import sys
+import threading
 
 # Shared cluster filesystems often lack POSIX locks; HDF5 must not need them (read before h5py loads).
 os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
@@ -27,7 +29,7 @@ from .data import image_dataset, normalise, probe_rows  # noqa: E402
 from .io import atomic_path  # noqa: E402
 from .models import ArchSpec, FeatureTap, probe_layer  # noqa: E402
 
-COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+COMPRESSION = {"compression": "lzf"}
 
 
 def extract(model: torch.nn.Module, spec: ArchSpec, target_index: pd.DataFrame, out_path, *, probe_per_class: int,
@@ -53,10 +55,11 @@ def extract(model: torch.nn.Module, spec: ArchSpec, target_index: pd.DataFrame, 
                                          pin_memory=device.type == "cuda")
     model.eval().to(device)
     layer_name, _ = probe_layer(model, spec.arch)
-    with atomic_path(out_path, ".h5") as tmp, h5py.File(tmp, "w") as f, FeatureTap(model, spec.arch) as tap, torch.no_grad():
+    with atomic_path(out_path, ".h5") as tmp, h5py.File(tmp, "w") as f, FeatureTap(model, spec.arch) as tap, \
+            _Writer(f) as writer, torch.no_grad():
         created = False
         done = 0
-        for step, (x, _) in enumerate(loader):
+        for x, _ in loader:
             logits = model(normalise(x.to(device, non_blocking=True)))
             fm = tap.featuremap.float().cpu().numpy()
             pen = tap.penultimate.float().cpu().numpy()
@@ -65,15 +68,16 @@ def extract(model: torch.nn.Module, spec: ArchSpec, target_index: pd.DataFrame, 
                 _create(f, len(probe), fm.shape[1:], len(rows), pen.shape[1], probs.shape[1])
                 created = True
             sl = slice(done, done + len(x))
-            f["features"][sl] = pen
-            f["source_probs"][sl] = probs
+            writer.put("features", sl, pen)
+            writer.put("source_probs", sl, probs)
             sel = is_probe[sl]
             if sel.any():
                 slots = probe_slot[sl][sel]
-                f["featuremaps"][slots[0]:slots[-1] + 1] = fm[sel]
+                writer.put("featuremaps", slice(slots[0], slots[-1] + 1), fm[sel])
             done += len(x)
             if progress:
                 print(f"\r[featuremaps] {done}/{len(rows)} images", end="", file=sys.stderr, flush=True)
+        writer.join()
         if progress:
             print(file=sys.stderr)
         f["labels"] = train.label.to_numpy()[probe].astype(np.int64)
@@ -86,6 +90,50 @@ def extract(model: torch.nn.Module, spec: ArchSpec, target_index: pd.DataFrame, 
             "target_classes": list(dict.fromkeys(train["class"])), "basesel_version": __version__,
             **(attrs or {}),
         })
+
+
+class _Writer:
+    """Writes batches to the HDF5 file from a second thread, so compression overlaps the next forward pass.
+
+    The queue is short (memory stays a few batches); an error in the thread is raised in the caller.
+    """
+
+    def __init__(self, f: h5py.File, depth: int = 4):
+        self.f, self.queue, self.error = f, queue.Queue(maxsize=depth), None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    name, sl, value = item
+                    self.f[name][sl] = value
+                except BaseException as exc:  # reported by join()
+                    self.error = exc
+
+    def put(self, name, sl, value):
+        if self.error is not None:
+            raise self.error
+        self.queue.put((name, sl, value))
+
+    def join(self):
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.join() if exc[0] is None else self._stop()
+
+    def _stop(self):
+        self.error = self.error or RuntimeError("aborted")
+        self.queue.put(None)
+        self.thread.join()
 
 
 def _create(f: h5py.File, n_probe: int, fm_shape, m: int, d: int, cs: int) -> None:

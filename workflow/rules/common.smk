@@ -18,6 +18,9 @@ TARGETS = PLAN.targets  # name -> target config
 SUBSETS = PLAN.subsets  # subset names, e.g. cw20-0, hz4-3
 EMBEDDED = PLAN.embedded  # dataset name -> generator settings ("source" and embedded targets)
 LIB = Path(workflow.basedir) / "workflow" / "basesel"
+# config["compute"] (device, threads, preload size) does not change what results mean, so scripts
+# read it from snakemake.config rather than params: changing it reruns nothing.
+GPU = 1 if config["compute"]["device"].startswith("cuda") else 0
 
 
 wildcard_constraints:

@@ -13,10 +13,9 @@ rule featuremaps:
         targets=list(TARGETS),
         settings=config["featuremaps"],
         seed=config["seed"],
-        compute=config["compute"],
     threads: config["compute"]["threads"]
     resources:
-        gpu=1 if config["compute"]["device"].startswith("cuda") else 0,
+        gpu=GPU,
     log:
         "logs/featuremaps/{arch}/{subset}.log",
     benchmark:

@@ -15,7 +15,6 @@ if config["finetune"]["mode"] == "head":
             targets=list(TARGETS),
             settings=config["finetune"],
             seed=config["seed"],
-            compute=config["compute"],
         threads: config["compute"]["threads"]
         log:
             "logs/finetune/{arch}/{subset}.log",
@@ -39,11 +38,10 @@ else:
         params:
             settings=config["finetune"],
             seed=config["seed"],
-            compute=config["compute"],
             resume="results/finetune/{arch}/{subset}/{target}.resume.pt",
         threads: config["compute"]["threads"]
         resources:
-            gpu=1 if config["compute"]["device"].startswith("cuda") else 0,
+            gpu=GPU,
         log:
             "logs/finetune/{arch}/{subset}/{target}.log",
         benchmark:

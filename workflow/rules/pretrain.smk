@@ -18,12 +18,11 @@ rule pretrain:
         spec=arch_spec,
         schedule=pretrain_schedule,
         seed=config["seed"],
-        compute=config["compute"],
         # Not an output: Snakemake would delete it with a failed job's outputs.
         resume="results/pretrain/{arch}/{subset}/resume.pt",
     threads: config["compute"]["threads"]
     resources:
-        gpu=1 if config["compute"]["device"].startswith("cuda") else 0,
+        gpu=GPU,
     log:
         "logs/pretrain/{arch}/{subset}.log",
     benchmark:

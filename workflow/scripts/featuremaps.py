@@ -12,7 +12,7 @@ from basesel.training import pick_device  # noqa: E402
 
 
 def main(smk):
-    settings, compute = smk.params.settings, smk.params.compute
+    settings, compute = smk.params.settings, smk.config["compute"]
     device = pick_device(compute["device"])
     model, spec, ckpt = load_checkpoint(smk.input.model)
     for target, index_path, out in zip(smk.params.targets, smk.input.indexes, smk.output):

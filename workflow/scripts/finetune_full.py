@@ -13,7 +13,7 @@ from basesel.training import Schedule, clear_resume, pick_device  # noqa: E402
 
 def main(smk):
     schedule = Schedule.from_config(smk.params.settings["schedule"])
-    compute = smk.params.compute
+    compute = smk.config["compute"]
     device = pick_device(compute["device"])
     model, spec, _ = load_checkpoint(smk.input.model)
     workers = max(0, smk.threads - 1) if device.type == "cuda" else 0

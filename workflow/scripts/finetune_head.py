@@ -12,7 +12,7 @@ from basesel.training import Schedule, clear_resume, pick_device  # noqa: E402
 
 def main(smk):
     schedule = Schedule.from_config(smk.params.settings["schedule"])
-    device = pick_device(smk.params.compute["device"])
+    device = pick_device(smk.config["compute"]["device"])
     for target, h5, out, log in zip(smk.params.targets, smk.input.h5, smk.output.result, smk.output.log):
         resume = out + ".resume.pt"
         label = f"finetune {smk.wildcards.arch}/{smk.wildcards.subset} -> {target}"

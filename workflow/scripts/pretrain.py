@@ -18,7 +18,7 @@ def main(smk):
     train, val = subset[subset.split == "train"], subset[subset.split == "val"]
     spec = ArchSpec(num_classes=int(train.label.max()) + 1, **smk.params.spec)
     schedule = Schedule.from_config(smk.params.schedule)
-    compute = smk.params.compute
+    compute = smk.config["compute"]
     device = pick_device(compute["device"])
     workers = max(0, smk.threads - 1) if device.type == "cuda" else 0
     size, budget = spec.input_size, compute["preload_max_mb"]
