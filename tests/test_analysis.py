@@ -131,3 +131,18 @@ def test_analyze_writes_outputs_and_cli(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "basesel.cli", "analyze", str(tmp_path / "nope.tsv"), str(tmp_path)],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "nope.tsv" in missing.stderr
+
+
+def test_leaderboard_orders_scores_and_keeps_undefined_ones_last():
+    from basesel.analysis import leaderboard
+
+    df = random_table(6, n=8)
+    df["LogME"] = df.accuracy + np.random.default_rng(0).normal(0, 0.01, len(df))  # near-perfect
+    df["source_train_images"] = 100.0  # constant: no correlation defined anywhere
+    board = leaderboard(df, [*METRICS, "LogME", "source_train_images"], n_boot=100)
+    assert board.score.iloc[0] == "LogME" and board.rank_by_rho[board.score == "LogME"].item() == 1
+    assert board.score.iloc[-1] == "source_train_images"
+    assert np.isnan(board.mean_rho.iloc[-1]) and board.rank_by_rho.iloc[-1] == len(board)
+    row = board.set_index("score").loc["LogME"]
+    assert row.wtau_lo <= row.mean_weighted_tau <= row.wtau_hi
+    assert set(board.kind) == {"paper", "baseline", "task-agnostic"}

@@ -11,7 +11,7 @@ import torchvision
 
 from basesel import synthetic
 from basesel.data import image_dataset, index_dataset, normalise
-from basesel.logme import logme
+from basesel.transfer.logme import logme
 from basesel.models import ArchSpec, build_model, checkpoint_dict
 from basesel.training import Schedule, fit
 

@@ -161,7 +161,8 @@ def test_compute_settings_rerun_nothing(tiny_run):
 def test_finetune_change_reruns_only_finetune_and_downstream(tiny_run):
     config = with_changes(TINY, finetune__schedule__epochs=TINY["finetune"]["schedule"]["epochs"] + 1)
     counts, _ = dry_jobs(tiny_run, config)
-    assert set(counts) == {"finetune_head", "table", "analysis", "plot_scores", "plot_finetune", "plot_figure2", "plot_figure3", "all"}
+    assert set(counts) == {"finetune_head", "table", "analysis", "plot_scores", "plot_finetune", "plot_figure2", "plot_figure3",
+                           "plot_leaderboard", "all"}
 
 
 @pytest.mark.slow

@@ -211,14 +211,68 @@ def c56_summary(best: pd.DataFrame) -> pd.DataFrame:
     ])
 
 
-OUTPUTS = ("correlations.tsv", "alpha_sweep.tsv", "best_alpha.tsv", "c56_summary.tsv", "summary.json")
+def score_columns(df: pd.DataFrame) -> list[str]:
+    """S1..S6, then every baseline score the table holds."""
+    from .transfer import BASELINES
+
+    return [*METRICS, *[b for b in BASELINES if b in df.columns]]
+
+
+def leaderboard(df: pd.DataFrame, metrics, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Every score ranked by its mean weighted Kendall tau and its mean Spearman rho over groups.
+
+    Intervals: 95% bootstrap over source models, resampled within every group at once, of the mean
+    over groups. Scores are oriented so that larger is better before weighted tau is taken.
+    """
+    rng = np.random.default_rng(seed)
+    group_list = list(groups(df))
+    acc = df.accuracy.to_numpy(np.float64)
+    rows = []
+    for m in metrics:
+        x = DIRECTION.get(m, 1) * df[m].to_numpy(np.float64)
+        x = np.where(np.isposinf(x), np.finfo(float).max, np.where(np.isneginf(x), -np.finfo(float).max, x))
+        rho, wtau = [], []
+        # weightedtau has no vectorised form; 200 resamples bound its cost.
+        n_wboot = min(n_boot, 200)
+        boot_rho, boot_wtau = np.zeros((n_boot, len(group_list))), np.zeros((n_wboot, len(group_list)))
+        for g, (_, pos) in enumerate(group_list):
+            xs, ys = x[pos], acc[pos]
+            rho.append(spearman_rows(xs[None, :], ys)[0])
+            wtau.append(_wtau(xs, ys))
+            idx = rng.integers(0, len(pos), size=(n_boot, len(pos)))
+            boot_rho[:, g] = _boot_spearman(xs, ys, idx)
+            boot_wtau[:, g] = [_wtau(xs[i], ys[i]) for i in idx[:n_wboot]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mr, mw = np.nanmean(boot_rho, axis=1), np.nanmean(boot_wtau, axis=1)
+            rows.append({"score": m, "mean_weighted_tau": np.nanmean(wtau),
+                         "wtau_lo": np.nanpercentile(mw, 2.5), "wtau_hi": np.nanpercentile(mw, 97.5),
+                         "mean_rho": np.nanmean(rho), "rho_lo": np.nanpercentile(mr, 2.5), "rho_hi": np.nanpercentile(mr, 97.5),
+                         "groups_defined": int(np.isfinite(rho).sum()),
+                         "kind": "paper" if m in METRICS else ("task-agnostic" if m.startswith("source_") else "baseline")})
+    board = pd.DataFrame(rows).sort_values("mean_weighted_tau", ascending=False, kind="stable").reset_index(drop=True)
+    board.insert(0, "rank_by_weighted_tau", np.arange(1, len(board) + 1))
+    # A score constant within every group has no defined correlation: it ranks last, not silently dropped.
+    board["rank_by_rho"] = board.mean_rho.rank(ascending=False, method="min", na_option="bottom").astype(int)
+    return board
+
+
+def _wtau(x, y) -> float:
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return np.nan
+    return stats.weightedtau(x, y).statistic
+
+
+OUTPUTS = ("correlations.tsv", "alpha_sweep.tsv", "best_alpha.tsv", "c56_summary.tsv", "leaderboard.tsv", "summary.json")
 
 
 def analyze(df: pd.DataFrame, outdir, *, alpha_step: float = 0.001, n_boot: int = 1000, seed: int = 0) -> dict:
     """Run the whole analysis on a table and write its files to `outdir`; return the summary."""
-    df = check_table(df)
+    metrics = score_columns(df)
+    df = check_table(df, metrics)
     outdir = Path(outdir)
-    corr = correlations(df, n_boot=n_boot, seed=seed)
+    corr = correlations(df, metrics, n_boot=n_boot, seed=seed)
+    board = leaderboard(df, metrics, n_boot=n_boot, seed=seed)
     sweep = alpha_sweep(df, alpha_step)
     best = best_alphas(sweep)
     c56 = c56_summary(best)
@@ -226,6 +280,7 @@ def analyze(df: pd.DataFrame, outdir, *, alpha_step: float = 0.001, n_boot: int 
     write_tsv(sweep, outdir / "alpha_sweep.tsv", float_format="%.6g")
     write_tsv(best, outdir / "best_alpha.tsv", float_format="%.6g")
     write_tsv(c56, outdir / "c56_summary.tsv")
+    write_tsv(board, outdir / "leaderboard.tsv", float_format="%.6g")
     c = best.set_index("pair").loc["C_56"]
     summary = {
         "n_rows": len(df), "n_groups": int(df.groupby(["arch", "target"]).ngroups),
@@ -235,6 +290,7 @@ def analyze(df: pd.DataFrame, outdir, *, alpha_step: float = 0.001, n_boot: int 
         "paper_c56": PAPER_C56,
         "best_pair": best.loc[best.mean_rho.idxmax(), "pair"] if best.mean_rho.notna().any() else None,
         "mean_rho_by_metric": corr.groupby("metric").rho.mean().to_dict(),
+        "leaderboard_by_weighted_tau": board.score.tolist(),
     }
     write_json(_plain(summary), outdir / "summary.json")
     return summary

@@ -109,6 +109,8 @@ def final_outputs(plan: Plan) -> list[str]:
         "results/plots/finetune.svg",
         "results/plots/figure2.svg",
         "results/plots/figure3.svg",
+        "results/plots/leaderboard.svg",
+        "results/analysis/leaderboard.tsv",
     ]
     out += [f"results/plots/pretraining_{a}.svg" for a in plan.archs]
     out += [f"results/plots/scores_{a}.svg" for a in plan.archs]

@@ -135,3 +135,23 @@ def figure3(sweep: pd.DataFrame, best: pd.DataFrame, path) -> None:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=7, bbox_to_anchor=(0.5, -0.06))
     _save(fig, path)
+
+
+KIND_COLOURS = {"paper": "tab:orange", "baseline": "tab:blue", "task-agnostic": "tab:grey"}
+
+
+def leaderboard_figure(board: pd.DataFrame, path) -> None:
+    """Every score's mean weighted tau and mean rho over (architecture, target) groups, with intervals."""
+    board = board.iloc[::-1]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.32 * len(board) + 1.4), sharey=True)
+    for ax, col, lo, hi, title in ((axes[0], "mean_weighted_tau", "wtau_lo", "wtau_hi", "mean weighted Kendall tau"),
+                                   (axes[1], "mean_rho", "rho_lo", "rho_hi", "mean Spearman rho")):
+        err = np.vstack([board[col] - board[lo], board[hi] - board[col]]).clip(min=0)
+        ax.barh(board.score, board[col], xerr=err, color=[KIND_COLOURS[k] for k in board.kind],
+                error_kw={"lw": 0.7, "capsize": 2})
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set(xlim=(-1, 1), title=title)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in KIND_COLOURS.values()]
+    axes[1].legend(handles, [f"{k} score" for k in KIND_COLOURS], fontsize=7, loc="lower right")
+    fig.suptitle("Scores oriented so that larger is better; 95% bootstrap intervals over base models", fontsize=9)
+    _save(fig, path)

@@ -19,7 +19,7 @@ from torch import nn
 
 from .data import index_dataset, normalise, preload, probe_rows
 from .io import BaseselError
-from .logme import logme
+from .transfer.logme import logme
 from .models import load_checkpoint, probe_layer
 from .scores import METRICS, ScoreAccumulator
 

@@ -122,9 +122,16 @@ def paper_scores(featuremaps: np.ndarray, labels: np.ndarray, margin: float = 1.
     return acc.result()
 
 
-def scores_from_h5(path, margin: float = 1.0, batch_size: int = 64) -> dict[str, float]:
-    """S1..S6 streamed from an HDF5 file's `featuremaps` and `labels` datasets."""
+def scores_from_h5(path, margin: float = 1.0, batch_size: int = 64, baselines=None) -> dict[str, float]:
+    """S1..S6 streamed from an HDF5 file's `featuremaps` and `labels` datasets, then the baselines.
+
+    `baselines`: names from basesel.transfer.BASELINES, or None for every one whose inputs the file
+    holds (`features` and `feature_labels` of the train split, `source_probs`, the source attributes).
+    An explicitly requested baseline whose input is missing is an error.
+    """
     import h5py
+
+    from . import transfer
 
     with h5py.File(path, "r") as f:
         for key in ("featuremaps", "labels"):
@@ -136,4 +143,31 @@ def scores_from_h5(path, margin: float = 1.0, batch_size: int = 64) -> dict[str,
         acc = ScoreAccumulator(margin)
         for start in range(0, len(labels), batch_size):
             acc.update(fm[start:start + batch_size], labels[start:start + batch_size])
-    return acc.result()
+        result = acc.result()
+        has = {"features": "features" in f and "feature_labels" in f, "source_probs": "source_probs" in f}
+        wanted = list(transfer.BASELINES) if baselines is None else list(baselines)
+        unknown = [b for b in wanted if b not in transfer.BASELINES]
+        if unknown:
+            raise BaseselError(f"unknown baseline score(s) {', '.join(unknown)}; known: {', '.join(transfer.BASELINES)}")
+        strict = baselines is not None
+        for name in [b for b in wanted if b in transfer.AGNOSTIC]:
+            if name in f.attrs:
+                result[name] = float(f.attrs[name])
+            elif strict:
+                raise BaseselError(f"{path}: attribute {name!r} missing, needed for the {name} baseline")
+        feature_scores = [b for b in wanted if b in transfer.SCORES]
+        if feature_scores and not has["features"]:
+            if strict:
+                raise BaseselError(f"{path}: datasets 'features' and 'feature_labels' missing, needed for {', '.join(feature_scores)}")
+            feature_scores = []
+        if feature_scores:
+            train = f["feature_split"][:] == 0 if "feature_split" in f else slice(None)
+            x, y = f["features"][:][train], f["feature_labels"][:][train]
+            probs = f["source_probs"][:][train] if has["source_probs"] else None
+            needing = [b for b in feature_scores if transfer.SCORES[b][1]]
+            if probs is None and needing:
+                if strict:
+                    raise BaseselError(f"{path}: dataset 'source_probs' missing, needed for {', '.join(needing)}")
+                feature_scores = [b for b in feature_scores if b not in needing]
+            result.update(transfer.compute(feature_scores, x, y, probs))
+    return result

@@ -17,12 +17,11 @@ def run(snakemake, main) -> None:
     log = open(snakemake.log[0], "w", buffering=1) if snakemake.log else terminal
     sys.stderr = log
     try:
-        try:
-            import torch
-
+        # Only scripts that already imported torch use it; importing it here would cost the
+        # numpy-only jobs (scores, plots, analysis) almost a second each.
+        torch = sys.modules.get("torch")
+        if torch is not None:
             torch.set_num_threads(max(1, int(snakemake.threads)))
-        except ImportError:
-            pass
         main(snakemake)
     except BaseselError as exc:
         message = f"basesel: error in rule {snakemake.rule}: {exc}"

@@ -1,4 +1,5 @@
-# Analysis: one table of scores and accuracies, then correlations, the alpha sweep and C_56.
+# Analysis: one table of scores and accuracies, then correlations, the alpha sweep, C_56 and the
+# leaderboard of the paper's scores beside the later literature's.
 
 
 rule table:
@@ -47,6 +48,12 @@ rule analysis:
             caption="../report/c56_summary.rst",
             category="7. Summary",
             labels={"table": "C_56 beside the paper"},
+        ),
+        leaderboard=report(
+            "results/analysis/leaderboard.tsv",
+            caption="../report/leaderboard_table.rst",
+            category="5. Correlations",
+            labels={"table": "leaderboard of all scores"},
         ),
         summary="results/analysis/summary.json",
     params:

@@ -30,6 +30,9 @@ wildcard_constraints:
     dataset="|".join(["source", *TARGETS]),
 
 
+TRANSFER_MODULES = [f"transfer/{p.stem}" for p in sorted((LIB / "transfer").glob("*.py"))]
+
+
 def lib(*modules):
     """Library files a script depends on, as inputs: editing them reruns the rule."""
     return [str(LIB / f"{m}.py") for m in modules]

@@ -128,3 +128,22 @@ rule plot_figure3:
         "../../envs/basesel.yaml"
     script:
         "../scripts/plot_figure3.py"
+
+
+rule plot_leaderboard:
+    input:
+        leaderboard="results/analysis/leaderboard.tsv",
+        code=lib("plots"),
+    output:
+        report(
+            "results/plots/leaderboard.svg",
+            caption="../report/leaderboard.rst",
+            category="5. Correlations",
+            labels={"figure": "leaderboard of all scores"},
+        ),
+    log:
+        "logs/plots/leaderboard.log",
+    conda:
+        "../../envs/basesel.yaml"
+    script:
+        "../scripts/plot_leaderboard.py"

@@ -1,10 +1,11 @@
-# Scores: S1..S6 of one featuremap file, streamed batch by batch.
+# Scores: S1..S6 of one featuremap file, streamed batch by batch, and the selected baselines
+# (LEEP, NCE, H-score, LogME, NLEEP, GBC, TransRate, SFDA, source accuracy and size) in the same job.
 
 
 rule scores:
     input:
         h5="results/featuremaps/{arch}/{subset}/{target}.h5",
-        code=lib("scores"),
+        code=lib("scores", *TRANSFER_MODULES),
     output:
         "results/scores/{arch}/{subset}/{target}.json",
     params:

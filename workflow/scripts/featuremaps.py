@@ -20,7 +20,9 @@ def main(smk):
         extract(model, spec, read_tsv(index_path), out, probe_per_class=settings["probe_per_class"],
                 probe_seed=smk.params.seed, batch_size=settings["batch_size"], device=device,
                 preload_max_mb=compute["preload_max_mb"],
-                attrs={"subset": smk.wildcards.subset, "target": target, "checkpoint": smk.input.model})
+                attrs={"subset": smk.wildcards.subset, "target": target, "checkpoint": smk.input.model,
+                       # the task-agnostic baselines: properties of the base model alone
+                       "source_val_acc": ckpt["val_acc"], "source_train_images": ckpt["train_images"]})
 
 
 run(snakemake, main)

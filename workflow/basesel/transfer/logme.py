@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .io import BaseselError
+from ..io import BaseselError
 
 
 def logme(features: np.ndarray, labels: np.ndarray, max_iter: int = 100, tol: float = 1e-3) -> float:
@@ -27,6 +27,12 @@ def logme(features: np.ndarray, labels: np.ndarray, max_iter: int = 100, tol: fl
     u, s, _ = np.linalg.svd(f, full_matrices=False)
     lam = s ** 2
     evidences = []
+    if not lam.any():
+        # F = 0: the model is t ~ N(0, 1/beta) whatever alpha is (its terms cancel); beta = n / ||t||^2.
+        for k in classes:
+            t2 = float((y == k).sum())
+            evidences.append((n / 2 * np.log(n / t2) - n / 2 - n / 2 * np.log(2 * np.pi)) / n)
+        return float(np.mean(evidences))
     for k in classes:
         t = (y == k).astype(np.float64)
         proj = u.T @ t  # coordinates of t in F's column space, scaled: (S V^T w) basis

@@ -1,0 +1,162 @@
+"""Baseline transferability scores: hand values, second implementations, invariances, orderings, degenerate input."""
+import numpy as np
+import pytest
+from sklearn.covariance import ledoit_wolf
+
+from basesel.io import BaseselError
+from basesel.transfer import SCORES, gbc, hscore, hscore_shrunk, leep, logme, nce, nleep, sfda, transrate
+from basesel.transfer.transrate import EPS
+
+FEATURE_SCORES = [name for name, (_, probs) in SCORES.items() if not probs]
+
+
+def data(n=80, d=6, k=3, sep=2.0, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    f = rng.normal(size=(n, d)) + sep * rng.normal(size=(k, d))[y]
+    p = rng.dirichlet(np.ones(5), size=n)
+    return f, y, p
+
+
+def call(name, f, y, p=None):
+    fn, needs = SCORES[name]
+    return fn(f, y, p if needs else None)
+
+
+def test_leep_by_hand():
+    # two images, two source classes, two target classes
+    theta = np.array([[0.8, 0.2], [0.4, 0.6]])
+    y = np.array([0, 1])
+    joint = np.array([[0.4, 0.1], [0.2, 0.3]])  # 1/n sum theta_z [y_i = y]
+    cond = joint / joint.sum(axis=0)  # P(y|z): [[2/3, 1/4], [1/3, 3/4]]
+    expected = np.mean([np.log(0.8 * cond[0, 0] + 0.2 * cond[0, 1]), np.log(0.4 * cond[1, 0] + 0.6 * cond[1, 1])])
+    assert leep(None, y, theta) == pytest.approx(expected)
+
+
+def test_nce_by_hand():
+    theta = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.3, 0.7]])  # hard labels z = 0, 0, 1, 1
+    y = np.array([0, 1, 1, 1])
+    # P(y,z): (0,0)=1/4, (1,0)=1/4, (1,1)=1/2; P(z)=1/2,1/2 -> -H(Y|Z) = 1/4 log 1/2 + 1/4 log 1/2 + 1/2 log 1
+    assert nce(None, y, theta) == pytest.approx(0.5 * np.log(0.5))
+
+
+def test_hscore_matches_closed_form_and_shrunk_matches_sklearn():
+    f, y, _ = data()
+    c = f - f.mean(0)
+    cov = c.T @ c / len(y)
+    means = np.stack([c[y == k].mean(0) for k in range(3)])[y]
+    between = (means - means.mean(0)).T @ (means - means.mean(0)) / len(y)
+    assert hscore(f, y) == pytest.approx(np.trace(np.linalg.inv(cov) @ between))
+    lw, _ = ledoit_wolf(c, assume_centered=True)
+    assert hscore_shrunk(f, y) == pytest.approx(np.trace(np.linalg.inv(lw) @ between))
+
+
+def test_logme_against_direct_implementation():
+    from test_rank import direct_logme
+
+    f, y, _ = data(n=50, d=8)
+    assert logme(f, y) == pytest.approx(direct_logme(f, y), rel=1e-6)
+
+
+@pytest.mark.parametrize("n,d", [(60, 5), (10, 30)])
+def test_transrate_matches_direct_logdet(n, d):
+    f, y, _ = data(n=n, d=d)
+    z = f - f.mean(0)
+
+    def rate(a):
+        return 0.5 * np.linalg.slogdet(np.eye(d) + a.T @ a / (len(a) * EPS))[1]
+
+    expected = rate(z) - sum((y == k).mean() * rate(z[y == k]) for k in range(3))
+    assert transrate(f, y) == pytest.approx(expected, rel=1e-9)
+
+
+def test_gbc_matches_explicit_gaussians():
+    f, y, _ = data(n=90, d=5)  # d < 64: PCA keeps every dimension, a rotation GBC ignores
+    c = f - f.mean(0)
+    total = 0.0
+    stats = [(c[y == k].mean(0), c[y == k].var(0).mean() + 1e-12) for k in range(3)]
+    for i in range(3):
+        for j in range(3):
+            if i != j:
+                (m1, v1), (m2, v2) = stats[i], stats[j]
+                s1, s2 = v1 * np.eye(5), v2 * np.eye(5)
+                s = (s1 + s2) / 2
+                db = (m1 - m2) @ np.linalg.inv(s) @ (m1 - m2) / 8 + 0.5 * np.log(
+                    np.linalg.det(s) / np.sqrt(np.linalg.det(s1) * np.linalg.det(s2)))
+                total += np.exp(-db)
+    assert gbc(f, y) == pytest.approx(-total, rel=1e-8)
+
+
+@pytest.mark.parametrize("name", list(SCORES))
+def test_invariant_to_permuting_samples_and_relabelling_classes(name):
+    f, y, p = data()
+    base = call(name, f, y, p)
+    perm = np.random.default_rng(1).permutation(len(y))
+    assert call(name, f[perm], y[perm], p[perm]) == pytest.approx(base, rel=1e-6, abs=1e-9)
+    relabel = np.array([2, 0, 1])[y]
+    assert call(name, f, relabel, p) == pytest.approx(base, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", ["LogME", "HScore", "HScoreShrunk", "TransRate"])
+def test_invariant_to_rotating_features(name):
+    f, y, p = data(d=8)
+    q, _ = np.linalg.qr(np.random.default_rng(2).normal(size=(8, 8)))
+    assert call(name, f @ q, y) == pytest.approx(call(name, f, y), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", FEATURE_SCORES)
+def test_separable_features_beat_noise(name):
+    separable, y, _ = data(sep=4.0, seed=3)
+    noise = np.random.default_rng(4).normal(size=separable.shape)
+    assert call(name, separable, y) > call(name, noise, y)
+
+
+@pytest.mark.parametrize("name", ["LEEP", "NCE"])
+def test_informative_source_head_beats_random(name):
+    y = np.arange(90) % 3
+    informative = np.eye(3)[y] * 0.9 + 0.1 / 3
+    random = np.random.default_rng(0).dirichlet(np.ones(3), size=90)
+    assert call(name, None, y, informative) > call(name, None, y, random)
+
+
+def degenerate_cases():
+    rng = np.random.default_rng(5)
+    y = np.arange(30) % 3
+    f = rng.normal(size=(30, 4))
+    single = np.r_[y, 3]
+    return {
+        "more dimensions than samples": (rng.normal(size=(30, 200)), y),
+        "singular covariance": (np.c_[f, f[:, :1] * 2, f[:, 1:2] - f[:, 2:3]], y),
+        "a class with one image": (np.r_[f, rng.normal(size=(1, 4))], single),
+        "constant features": (np.c_[f, np.ones((30, 3))], y),
+        "all-zero features": (np.zeros((30, 4)), y),
+        "two classes": (f, y % 2),
+    }
+
+
+@pytest.mark.parametrize("case", list(degenerate_cases()))
+@pytest.mark.parametrize("name", list(SCORES))
+def test_degenerate_input_gives_a_finite_score_or_a_clear_error(name, case):
+    f, y = degenerate_cases()[case]
+    p = np.random.default_rng(6).dirichlet(np.ones(4), size=len(y))
+    try:
+        value = call(name, f, y, p)
+    except BaseselError as exc:
+        assert name.split("Score")[0] in str(exc) or "H-score" in str(exc)
+        return
+    assert np.isfinite(value)
+
+
+@pytest.mark.parametrize("name", list(SCORES))
+def test_bad_shapes_and_nan_are_errors(name):
+    f, y, p = data()
+    with pytest.raises(BaseselError):
+        call(name, f[:-1] if not SCORES[name][1] else f, y[:-2], p[:-1])
+    bad = f.copy()
+    bad[0, 0] = np.nan
+    badp = p.copy()
+    badp[0, 0] = np.nan
+    with pytest.raises(BaseselError, match="NaN|finite"):
+        call(name, bad, y, badp)
+    with pytest.raises(BaseselError, match="at least 2 classes"):
+        call(name, f, np.zeros_like(y), p)
