@@ -146,3 +146,19 @@ def test_leaderboard_orders_scores_and_keeps_undefined_ones_last():
     row = board.set_index("score").loc["LogME"]
     assert row.wtau_lo <= row.mean_weighted_tau <= row.wtau_hi
     assert set(board.kind) == {"paper", "baseline", "task-agnostic"}
+
+
+def test_every_measure_matches_scipy_and_has_an_interval():
+    df = random_table(7, n=9)
+    df.loc[df.index[:3], "S1"] = 0.5  # ties
+    corr = correlations(df, n_boot=300)
+    for (arch, target), g in df.groupby(["arch", "target"]):
+        for m in ("S1", "S4"):
+            row = corr[(corr.arch == arch) & (corr.target == target) & (corr.metric == m)].iloc[0]
+            sign = 1 if m == "S1" else -1
+            assert row.kendall_tau == pytest.approx(stats.kendalltau(g[m], g.accuracy).statistic)
+            assert row.weighted_tau == pytest.approx(stats.weightedtau(sign * g[m], g.accuracy).statistic)
+            first = (sign * g[m]).idxmax()
+            assert row.top1_relative_accuracy == pytest.approx(g.accuracy[first] / g.accuracy.max())
+            for name in ("rho", "kendall_tau", "weighted_tau", "pearson_r", "top1_relative_accuracy", "regret"):
+                assert row[f"{name}_lo"] <= row[f"{name}_hi"]

@@ -80,22 +80,53 @@ def groups(df: pd.DataFrame):
         yield f"{arch}/{target}", rows.index.to_numpy()
 
 
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    xc = x - x.mean(axis=1, keepdims=True)
+    yc = y - y.mean(axis=1, keepdims=True)
+    den = np.sqrt((xc * xc).sum(1) * (yc * yc).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 1e-12, (xc * yc).sum(1) / den, np.nan)
+
+
+def _kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b of each row pair (scipy's default variant, ties included)."""
+    i, j = np.triu_indices(x.shape[1], 1)
+    dx, dy = np.sign(x[:, i] - x[:, j]), np.sign(y[:, i] - y[:, j])
+    n0 = len(i)
+    den = np.sqrt((n0 - (dx == 0).sum(1)) * (n0 - (dy == 0).sum(1)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (dx * dy).sum(1) / den, np.nan)
+
+
+def _measures(x: np.ndarray, y: np.ndarray, direction: int) -> dict[str, np.ndarray]:
+    """Ranking measures of score rows x (B, n) against accuracy rows y (B, n)."""
+    with np.errstate(invalid="ignore"):
+        finite = np.where(np.isfinite(x), x, np.sign(x) * np.finfo(float).max)  # S3 may be +inf
+    first = np.argmax(direction * finite, axis=1)
+    picked = y[np.arange(len(y)), first]
+    best = y.max(axis=1)
+    rx, ry = stats.rankdata(x, axis=1), stats.rankdata(y, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        top1 = np.where(best > 0, picked / best, np.nan)
+    return {"rho": _pearson_rows(rx, ry), "kendall_tau": _kendall_rows(x, y), "pearson_r": _pearson_rows(x, y),
+            "top1_relative_accuracy": top1, "regret": best - picked}
+
+
 def ranking_quality(score: np.ndarray, acc: np.ndarray, direction: int, n_boot: int, rng) -> dict:
-    """The spec's ranking measures for one score in one group (`direction` orients 'ranked first')."""
-    s = direction * score
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # constant inputs give NaN, which we report as NaN
-        rho = spearman_rows(score[None, :], acc)[0]
-        tau = stats.kendalltau(score, acc).statistic
-        wtau = stats.weightedtau(s, acc).statistic if np.ptp(s) > 0 and np.ptp(acc) > 0 else np.nan
-        r = stats.pearsonr(score, acc).statistic if np.ptp(score) > 0 and np.ptp(acc) > 0 else np.nan
-    first = int(np.argmax(s))
+    """The spec's ranking measures for one score in one group, each with a 95% bootstrap interval
+    over source models. `direction` orients the score for weighted tau and for 'ranked first'."""
+    point = {k: float(v[0]) for k, v in _measures(score[None, :], acc[None, :], direction).items()}
+    point["weighted_tau"] = _wtau(direction * score, acc)
     idx = rng.integers(0, len(acc), size=(n_boot, len(acc)))
-    boot = _boot_spearman(score, acc, idx)
-    lo, hi = (np.nanpercentile(boot, [2.5, 97.5]) if np.isfinite(boot).any() else (np.nan, np.nan))
-    return {"rho": rho, "rho_lo": lo, "rho_hi": hi, "kendall_tau": tau, "weighted_tau": wtau, "pearson_r": r,
-            "top1_relative_accuracy": acc[first] / acc.max() if acc.max() > 0 else np.nan,
-            "regret": acc.max() - acc[first]}
+    boot = _measures(score[idx], acc[idx], direction)
+    n_wboot = min(n_boot, 200)  # weightedtau has no vectorised form; 200 resamples bound its cost
+    boot["weighted_tau"] = np.array([_wtau(direction * score[i], acc[i]) for i in idx[:n_wboot]])
+    out = {}
+    for name in ("rho", "kendall_tau", "weighted_tau", "pearson_r", "top1_relative_accuracy", "regret"):
+        b = boot[name]
+        lo, hi = np.nanpercentile(b, [2.5, 97.5]) if np.isfinite(b).any() else (np.nan, np.nan)
+        out.update({name: point[name], f"{name}_lo": lo, f"{name}_hi": hi})
+    return out
 
 
 def _boot_spearman(score, acc, idx) -> np.ndarray:
@@ -230,7 +261,6 @@ def leaderboard(df: pd.DataFrame, metrics, n_boot: int = 1000, seed: int = 0) ->
     rows = []
     for m in metrics:
         x = DIRECTION.get(m, 1) * df[m].to_numpy(np.float64)
-        x = np.where(np.isposinf(x), np.finfo(float).max, np.where(np.isneginf(x), -np.finfo(float).max, x))
         rho, wtau = [], []
         # weightedtau has no vectorised form; 200 resamples bound its cost.
         n_wboot = min(n_boot, 200)
@@ -258,6 +288,7 @@ def leaderboard(df: pd.DataFrame, metrics, n_boot: int = 1000, seed: int = 0) ->
 
 
 def _wtau(x, y) -> float:
+    x = np.where(np.isposinf(x), np.finfo(float).max, np.where(np.isneginf(x), -np.finfo(float).max, x))
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         return np.nan
     return stats.weightedtau(x, y).statistic
