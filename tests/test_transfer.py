@@ -160,3 +160,12 @@ def test_bad_shapes_and_nan_are_errors(name):
         call(name, bad, y, badp)
     with pytest.raises(BaseselError, match="at least 2 classes"):
         call(name, f, np.zeros_like(y), p)
+
+
+def test_sfda_self_challenge_keeps_overlapping_classes_below_one():
+    # ConfMix pulls uncertain samples towards the *other* classes: with overlapping classes the
+    # second fit cannot be certain (pulling them towards their own class would saturate at 1).
+    f, y, _ = data(n=300, d=10, k=4, sep=0.6, seed=9)
+    value = sfda(f, y)
+    assert 0.25 < value < 0.95
+    assert sfda(*data(n=300, d=10, k=4, sep=3.0, seed=9)[:2]) > value

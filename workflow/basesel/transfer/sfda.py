@@ -2,13 +2,16 @@
 "Not All Models Are Equal: Predicting Model Transferability in a Self-challenging Fisher Space",
 ECCV 2022).
 
-1. A regularised Fisher discriminant: S_W (prior-weighted class covariances), S_B = S_T - S_W,
-   projection from the generalised eigenproblem S_B v = mu (lambda I + (1 - lambda) S_W) v, with
-   lambda = exp(-a * largest eigenvalue of S_W), a = 5 (the paper's adaptive regulariser).
-2. ConfMix: each sample moves towards its class mean by (1 - p(y_i | x_i)), p from the first fit.
-3. A second fit with the same lambda; SFDA = mean_i p(y_i | x_i) on the mixed features.
-The class posteriors are the linear discriminant's softmax; the published code applies one more
-softmax to the first fit's probabilities before ConfMix ("to soften them"), and so does this.
+1. A regularised Fisher discriminant. S_W is the prior-weighted sum of class covariances; with
+   lambda = max(exp(-a * largest eigenvalue of S_W), 1e-10), a = 5 (the adaptive regulariser),
+   both S_W and the total scatter S_T are shrunk towards their mean eigenvalue times I, S_B is
+   S_T - S_W, and the projection solves S_B v = mu S_W v. Class posteriors are the softmax of the
+   resulting linear discriminant.
+2. ConfMix, the self-challenge: each sample moves towards the mean of the *other* classes' means by
+   (1 - p(y_i | x_i)), so that confidently classified samples stay and uncertain ones get harder.
+3. A second fit with the same lambda on the mixed features; SFDA = mean_i p(y_i | x_i).
+The scale-aware shrinkage and the extra softmax applied to the first fit's probabilities before
+ConfMix ("to soften them") follow the authors' published code, which the paper leaves unspecified.
 """
 from __future__ import annotations
 
@@ -26,6 +29,13 @@ def _softmax(s):
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _shrunk(cov, shrinkage):
+    d = len(cov)
+    out = (1 - shrinkage) * cov
+    out.flat[:: d + 1] += shrinkage * np.trace(cov) / d
+    return out
+
+
 def _fit_predict(f, y, k, shrinkage=None):
     n, d = f.shape
     counts = np.bincount(y, minlength=k)
@@ -38,12 +48,14 @@ def _fit_predict(f, y, k, shrinkage=None):
         fc = f[y == c] - means[c]
         sw += priors[c] * (fc.T @ fc) / counts[c]
     if shrinkage is None:
-        top = linalg.eigh(sw, eigvals_only=True, subset_by_index=[d - 1, d - 1])[0] if d > 1 else sw[0, 0]
+        top = linalg.eigh(sw, eigvals_only=True, subset_by_index=[d - 1, d - 1])[0]
         shrinkage = max(float(np.exp(-A * top)), 1e-10)
     g = f - f.mean(axis=0)
-    st = g.T @ g / n
-    sb = st - sw
-    evals, evecs = linalg.eigh(sb, shrinkage * np.eye(d) + (1 - shrinkage) * sw)
+    st = _shrunk(g.T @ g / n, shrinkage)
+    sw = _shrunk(sw, shrinkage)
+    if np.trace(sw) <= 0:  # every class is a single point: no within-class direction to whiten
+        sw = sw + 1e-12 * np.eye(d)
+    evals, evecs = linalg.eigh(st - sw, sw)
     evecs = evecs[:, np.argsort(evals)[::-1]]
     coef = means @ evecs @ evecs.T
     intercept = -0.5 * np.einsum("kd,kd->k", means, coef) + np.log(priors)
@@ -58,6 +70,7 @@ def sfda(features, labels, probs=None) -> float:
     prob, means, shrinkage = _fit_predict(f, y, k)
     prob = _softmax(prob)  # the published code's extra softening
     p_true = prob[np.arange(n), y][:, None]
-    mixed = p_true * f + (1 - p_true) * means[y]
+    others = (means.sum(axis=0) - means) / (k - 1)  # for class c, the mean of the other classes' means
+    mixed = p_true * f + (1 - p_true) * others[y]
     prob2, _, _ = _fit_predict(mixed, y, k, shrinkage)
     return finite("SFDA", prob2[np.arange(n), y].mean())
