@@ -169,3 +169,41 @@ def test_sfda_self_challenge_keeps_overlapping_classes_below_one():
     value = sfda(f, y)
     assert 0.25 < value < 0.95
     assert sfda(*data(n=300, d=10, k=4, sep=3.0, seed=9)[:2]) > value
+
+
+def test_sfda_in_one_dimension_by_hand():
+    # In 1-D the Fisher projection is v = 1/sqrt(S_W) and shrinkage towards trace/d is a no-op, so
+    # each fit is the Gaussian LDA posterior with a pooled variance: softmax(x m_c / s - m_c^2 / 2s + log pi_c).
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1, 2], [30, 40, 50])
+    x = rng.normal(size=len(y)) + np.array([0.0, 1.0, 2.5])[y]
+
+    def lda(v):
+        pri = np.bincount(y) / len(y)
+        m = np.array([v[y == c].mean() for c in range(3)])
+        s = sum(pri[c] * v[y == c].var() for c in range(3))
+        logits = v[:, None] * m[None, :] / s - m[None, :] ** 2 / (2 * s) + np.log(pri)[None, :]
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True), m
+
+    p1, m = lda(x)
+    soft = np.exp(p1) / np.exp(p1).sum(1, keepdims=True)
+    pt = soft[np.arange(len(y)), y]
+    others = (m.sum() - m) / 2
+    p2, _ = lda(pt * x + (1 - pt) * others[y])
+    assert sfda(x[:, None], y) == pytest.approx(p2[np.arange(len(y)), y].mean(), rel=1e-9)
+
+
+def test_nleep_pca_matches_sklearn_and_pure_components_give_zero():
+    from sklearn.decomposition import PCA
+
+    from basesel.transfer.nleep import pca
+
+    f, y, _ = data(n=120, d=12, sep=1.0)
+    ours = pca(f, 0.8)
+    ref = PCA(n_components=0.8, svd_solver="full").fit_transform(f)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(np.abs(ours), np.abs(ref), atol=1e-8)  # equal up to each axis's sign
+    # Classes far apart: every mixture component holds one class, P(y|z) is 0 or 1, LEEP -> log 1 = 0.
+    far, y2, _ = data(n=150, d=4, sep=60.0, seed=1)
+    assert nleep(far, y2) == pytest.approx(0.0, abs=1e-6)
