@@ -105,10 +105,9 @@ def _measures(x: np.ndarray, y: np.ndarray, direction: int) -> dict[str, np.ndar
     first = np.argmax(direction * finite, axis=1)
     picked = y[np.arange(len(y)), first]
     best = y.max(axis=1)
-    rx, ry = stats.rankdata(x, axis=1), stats.rankdata(y, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         top1 = np.where(best > 0, picked / best, np.nan)
-    return {"rho": _pearson_rows(rx, ry), "kendall_tau": _kendall_rows(x, y), "pearson_r": _pearson_rows(x, y),
+    return {"rho": _spearman_pairs(x, y), "kendall_tau": _kendall_rows(x, y), "pearson_r": _pearson_rows(x, y),
             "top1_relative_accuracy": top1, "regret": best - picked}
 
 
@@ -129,14 +128,9 @@ def ranking_quality(score: np.ndarray, acc: np.ndarray, direction: int, n_boot: 
     return out
 
 
-def _boot_spearman(score, acc, idx) -> np.ndarray:
-    rx = stats.rankdata(score[idx], axis=1)
-    ry = stats.rankdata(acc[idx], axis=1)
-    rx -= rx.mean(axis=1, keepdims=True)
-    ry -= ry.mean(axis=1, keepdims=True)
-    den = np.sqrt((rx * rx).sum(1) * (ry * ry).sum(1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 1e-12, (rx * ry).sum(1) / den, np.nan)
+def _spearman_pairs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman rho of each row pair of x and y (B, n): Pearson r of average ranks."""
+    return _pearson_rows(stats.rankdata(x, axis=1), stats.rankdata(y, axis=1))
 
 
 def correlations(df: pd.DataFrame, metrics=METRICS, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -270,7 +264,7 @@ def leaderboard(df: pd.DataFrame, metrics, n_boot: int = 1000, seed: int = 0) ->
             rho.append(spearman_rows(xs[None, :], ys)[0])
             wtau.append(_wtau(xs, ys))
             idx = rng.integers(0, len(pos), size=(n_boot, len(pos)))
-            boot_rho[:, g] = _boot_spearman(xs, ys, idx)
+            boot_rho[:, g] = _spearman_pairs(xs[idx], ys[idx])
             boot_wtau[:, g] = [_wtau(xs[i], ys[i]) for i in idx[:n_wboot]]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

@@ -127,13 +127,13 @@ class _Writer:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc):
-        self.join() if exc[0] is None else self._stop()
-
-    def _stop(self):
-        self.error = self.error or RuntimeError("aborted")
-        self.queue.put(None)
-        self.thread.join()
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.join()
+        else:  # the caller failed: stop writing, keep the caller's exception
+            self.error = self.error or RuntimeError("aborted")
+            self.queue.put(None)
+            self.thread.join()
 
 
 def _create(f: h5py.File, n_probe: int, fm_shape, m: int, d: int, cs: int) -> None:
