@@ -80,6 +80,15 @@ def groups(df: pd.DataFrame):
         yield f"{arch}/{target}", rows.index.to_numpy()
 
 
+# weightedtau has no vectorised form; this many resamples bound its bootstrap's cost.
+WTAU_RESAMPLES = 200
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    """+-inf (S3 with zero intra-class scatter) as the largest finite floats, so that it ranks first or last."""
+    return np.where(np.isposinf(x), np.finfo(float).max, np.where(np.isneginf(x), -np.finfo(float).max, x))
+
+
 def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     xc = x - x.mean(axis=1, keepdims=True)
     yc = y - y.mean(axis=1, keepdims=True)
@@ -100,9 +109,7 @@ def _kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _measures(x: np.ndarray, y: np.ndarray, direction: int) -> dict[str, np.ndarray]:
     """Ranking measures of score rows x (B, n) against accuracy rows y (B, n)."""
-    with np.errstate(invalid="ignore"):
-        finite = np.where(np.isfinite(x), x, np.sign(x) * np.finfo(float).max)  # S3 may be +inf
-    first = np.argmax(direction * finite, axis=1)
+    first = np.argmax(direction * _finite(x), axis=1)
     picked = y[np.arange(len(y)), first]
     best = y.max(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -118,7 +125,7 @@ def ranking_quality(score: np.ndarray, acc: np.ndarray, direction: int, n_boot: 
     point["weighted_tau"] = _wtau(direction * score, acc)
     idx = rng.integers(0, len(acc), size=(n_boot, len(acc)))
     boot = _measures(score[idx], acc[idx], direction)
-    n_wboot = min(n_boot, 200)  # weightedtau has no vectorised form; 200 resamples bound its cost
+    n_wboot = min(n_boot, WTAU_RESAMPLES)
     boot["weighted_tau"] = np.array([_wtau(direction * score[i], acc[i]) for i in idx[:n_wboot]])
     out = {}
     for name in ("rho", "kendall_tau", "weighted_tau", "pearson_r", "top1_relative_accuracy", "regret"):
@@ -256,8 +263,7 @@ def leaderboard(df: pd.DataFrame, metrics, n_boot: int = 1000, seed: int = 0) ->
     for m in metrics:
         x = DIRECTION.get(m, 1) * df[m].to_numpy(np.float64)
         rho, wtau = [], []
-        # weightedtau has no vectorised form; 200 resamples bound its cost.
-        n_wboot = min(n_boot, 200)
+        n_wboot = min(n_boot, WTAU_RESAMPLES)
         boot_rho, boot_wtau = np.zeros((n_boot, len(group_list))), np.zeros((n_wboot, len(group_list)))
         for g, (_, pos) in enumerate(group_list):
             xs, ys = x[pos], acc[pos]
@@ -282,7 +288,7 @@ def leaderboard(df: pd.DataFrame, metrics, n_boot: int = 1000, seed: int = 0) ->
 
 
 def _wtau(x, y) -> float:
-    x = np.where(np.isposinf(x), np.finfo(float).max, np.where(np.isneginf(x), -np.finfo(float).max, x))
+    x = _finite(x)
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         return np.nan
     return stats.weightedtau(x, y).statistic

@@ -51,9 +51,9 @@ def cmd_rank(args) -> int:
     alpha = r.alpha_from_analysis(args.analysis) if args.analysis else (0.574 if args.alpha is None else args.alpha)
     if not 0 <= alpha <= 1:
         raise BaseselError(f"--alpha must be in [0, 1], got {alpha}")
-    unknown = [s for s in args.scores if s not in r.ALL_SCORES]
+    unknown = [s for s in args.scores if s not in r.SCORES]
     if unknown:
-        raise BaseselError(f"unknown score(s) {', '.join(unknown)}; choose from {', '.join(r.ALL_SCORES)}")
+        raise BaseselError(f"unknown score(s) {', '.join(unknown)}; choose from {', '.join(r.SCORES)}")
     torch_threads(args.threads)
     device = pick_device(args.device)
     # Check every input before any model runs: the folder, then every candidate.

@@ -21,13 +21,10 @@ from .data import index_dataset, normalise, preload, probe_rows
 from .io import BaseselError
 from .transfer.logme import logme
 from .models import load_checkpoint, probe_layer
-from .scores import METRICS, ScoreAccumulator
+from .scores import DIRECTION, METRICS, ScoreAccumulator
 
 POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Dropout, nn.Identity)
-DEFAULT_SCORES = ("C_56", "LogME", *METRICS)
-ALL_SCORES = DEFAULT_SCORES
-# Larger is better for every column after orientation; S2, S4, S5, S6 are smaller-is-better.
-BETTER_SMALL = {"S2", "S4", "S5", "S6"}
+SCORES = ("C_56", "LogME", *METRICS)
 
 
 @dataclass
@@ -172,15 +169,18 @@ def score_candidate(cand: Candidate, probe: pd.DataFrame, *, device, batch_size:
 
 def c56(table: pd.DataFrame, alpha: float) -> pd.Series:
     """(1 - alpha) S5' + alpha S6', each min-max scaled to [-1, 1] over the candidates and negated."""
-    def scaled(col):
-        x = table[col].to_numpy(np.float64)
-        lo, hi = x.min(), x.max()
-        return -(np.zeros_like(x) if hi == lo else 2 * (x - lo) / (hi - lo) - 1)
-    return pd.Series((1 - alpha) * scaled("S5") + alpha * scaled("S6"), index=table.index)
+    from .analysis import minmax_signed
+
+    norm = minmax_signed(table, ("S5", "S6"))
+    return (1 - alpha) * norm["S5"] + alpha * norm["S6"]
+
+
+def smaller_is_better(score: str) -> bool:
+    return DIRECTION.get(score, 1) < 0
 
 
 def rank(table: pd.DataFrame, by: str) -> pd.DataFrame:
-    ascending = by in BETTER_SMALL
+    ascending = smaller_is_better(by)
     out = table.sort_values(by, ascending=ascending, kind="stable").reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out
@@ -201,6 +201,6 @@ def figure(table: pd.DataFrame, by: str, path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 0.45 * len(table) + 1.2))
     ax.barh(table.model[::-1], table[by][::-1], color="tab:blue")
-    ax.set_xlabel(by + (" (smaller is better)" if by in BETTER_SMALL else " (larger is better)"))
+    ax.set_xlabel(by + (" (smaller is better)" if smaller_is_better(by) else " (larger is better)"))
     ax.set_title(f"candidates ranked by {by}")
     _save(fig, path)
