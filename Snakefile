@@ -18,6 +18,7 @@ include: "workflow/rules/scores.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/experiments.smk"
 
 
 rule all:

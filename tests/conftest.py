@@ -12,3 +12,15 @@ os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 @pytest.fixture(scope="session")
 def root():
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The tiny config run locally once, with its report: shared by the workflow tests and the
+    SLURM test, which compares its own run against this one."""
+    from test_workflow import TINY, smk
+
+    workdir = tmp_path_factory.mktemp("tiny")
+    smk(workdir, config=TINY)
+    smk(workdir, "--report", "results/report.html", config=TINY)
+    return workdir

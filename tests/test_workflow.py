@@ -111,14 +111,6 @@ def test_corrupt_image_and_one_class_target_are_named(tmp_path):
     assert out.returncode != 0 and "has one class" in out.stdout + out.stderr
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny")
-    smk(workdir, config=TINY)
-    smk(workdir, "--report", "results/report.html", config=TINY)
-    return workdir
-
-
 @pytest.mark.slow
 def test_end_to_end_tiny_run(tiny_run):
     report = tiny_run / "results" / "report.html"
@@ -161,8 +153,9 @@ def test_compute_settings_rerun_nothing(tiny_run):
 def test_finetune_change_reruns_only_finetune_and_downstream(tiny_run):
     config = with_changes(TINY, finetune__schedule__epochs=TINY["finetune"]["schedule"]["epochs"] + 1)
     counts, _ = dry_jobs(tiny_run, config)
+    # The layer selection trains its new FC layers with the fine-tuning schedule too.
     assert set(counts) == {"finetune_head", "table", "analysis", "plot_scores", "plot_finetune", "plot_figure2", "plot_figure3",
-                           "plot_leaderboard", "all"}
+                           "plot_leaderboard", "layer_selection", "layer_correlations", "plot_figure4", "plot_figure5", "all"}
 
 
 @pytest.mark.slow

@@ -20,8 +20,19 @@ class Plan:
     targets: dict
     subsets: list
     embedded: dict
-    folders: dict
+    folders: dict  # dataset name -> root folder (ImageFolder layout, or torchvision's for torchvision targets)
+    torchvision: dict = field(default_factory=dict)  # target name -> torchvision dataset class name
+    class_counts: dict = field(default_factory=dict)  # folder datasets: classes in train/
     final_outputs: list = field(default_factory=list)
+    curves: list = field(default_factory=list)  # architectures of the Figure 1 training curves
+    layers: list = field(default_factory=list)  # architectures of the Appendix A.2 layer selection
+    whole_schedules: dict = field(default_factory=dict)  # arch -> schedule of its whole-pool model
+    keep_checkpoints: bool = False  # curves.keep_checkpoints: every epoch's model of the curves archs
+
+    @property
+    def whole(self) -> list:
+        """Architectures that need a model trained on the whole source pool (curves and layers share it)."""
+        return list(dict.fromkeys([*self.curves, *self.layers]))
 
 
 def _folder_classes(root: str, split: str, what: str) -> list[str]:
@@ -36,11 +47,23 @@ def _folder_classes(root: str, split: str, what: str) -> list[str]:
     return classes
 
 
+def merge_nulls(config: dict) -> None:
+    """Remove `source` keys an overlay set to null; name the fix when both kinds remain."""
+    src = config.get("source")
+    if not isinstance(src, dict):
+        return
+    for key in [k for k, v in src.items() if v is None]:
+        del src[key]
+    if "embedded" in src and "folder" in src:
+        raise ConfigError("source: give exactly one of embedded or folder. An overlay given with --configfile merges "
+                          "into config.yaml, whose source is embedded: set `embedded: null` beside `folder` in the overlay")
+
+
 def check_config(config: dict) -> Plan:
     from .data import subset_names
 
     probe = config["featuremaps"]["probe_per_class"]
-    embedded, folders = {}, {}
+    embedded, folders, class_counts, torchvision = {}, {}, {}, {}
 
     src = config["source"]
     if "embedded" in src:
@@ -48,6 +71,7 @@ def check_config(config: dict) -> Plan:
         n_source = src["embedded"]["classes"]
     else:
         n_source = len(_folder_classes(src["folder"], "train", "source.folder"))
+        class_counts["source"] = n_source
         _folder_classes(src["folder"], "val", "source.folder")
         folders["source"] = src["folder"]
 
@@ -64,12 +88,23 @@ def check_config(config: dict) -> Plan:
             if e["kind"] == "digits" and e["classes"] > 10:
                 raise ConfigError(f"targets[{name}]: the digits target has at most 10 classes, got {e['classes']}")
             embedded[name] = {"role": "target", **e}
+        elif "torchvision" in t:
+            from .tvdatasets import CLASSES, base_folder
+
+            tv = t["torchvision"]
+            if not base_folder(tv["dataset"], tv["root"]).is_dir():
+                raise ConfigError(f"targets[{name}].torchvision: {base_folder(tv['dataset'], tv['root'])} does not exist "
+                                  f"(root is the folder you would pass to torchvision.datasets.{tv['dataset']})")
+            folders[name] = tv["root"]
+            torchvision[name] = tv["dataset"]
+            class_counts[name] = CLASSES[tv["dataset"]]
         else:
             classes = _folder_classes(t["folder"], "train", f"targets[{name}].folder")
             if len(classes) < 2:
                 raise ConfigError(f"targets[{name}]: {t['folder']}/train has one class; a classification target needs at least 2")
             _folder_classes(t["folder"], "test", f"targets[{name}].folder")
             folders[name] = t["folder"]
+            class_counts[name] = len(classes)
 
     archs = {}
     for a in config["architectures"]:
@@ -93,9 +128,47 @@ def check_config(config: dict) -> Plan:
     if len(subsets) < 3:
         raise ConfigError(f"subsets: {len(subsets)} base model(s) per architecture; rank correlations need at least 3")
 
-    plan = Plan(archs, targets, subsets, embedded, folders)
+    plan = Plan(archs, targets, subsets, embedded, folders, torchvision, class_counts)
+    plan.curves, plan.layers = _experiment_archs(config, archs)
+    override = config.get("curves", {}).get("schedule", {})
+    plan.whole_schedules = {a: {**archs[a].get("pretrain", {}), **override} for a in archs}
+    plan.keep_checkpoints = bool(config.get("curves", {}).get("keep_checkpoints", False))
+    if plan.whole and "embedded" in src:
+        per = min(src["embedded"]["val_per_class"], config.get("curves", {}).get("probe_per_class", 10))
+        if per < 2:
+            raise ConfigError("curves: the whole-pool model's probe set (source validation images, at most "
+                              f"curves.probe_per_class per class) would hold {per} image per class; S3 needs at least 2")
     plan.final_outputs = final_outputs(plan)
     return plan
+
+
+def _experiment_archs(config: dict, archs: dict) -> tuple[list, list]:
+    """Architectures of the curves and layers sections (empty when a section is disabled).
+
+    curves.architectures defaults to every configured architecture; layers.architectures to
+    resnet18, the paper's choice, where it is configured. Both must name configured architectures,
+    whose width and input size the whole-pool model takes.
+    """
+    out = []
+    for section, default in (("curves", list(archs)), ("layers", [a for a in archs if a == "resnet18"])):
+        cfg = config.get(section, {})
+        names = cfg.get("architectures", default)
+        unknown = [a for a in names if a not in archs]
+        if unknown:
+            raise ConfigError(f"{section}.architectures: {', '.join(unknown)} not among the configured architectures "
+                              f"({', '.join(archs)}); the whole-pool model takes its width and input size from there")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{section}.architectures lists an architecture twice")
+        out.append(list(names) if cfg.get("enabled", True) else [])
+    return out[0], out[1]
+
+
+def by_arch(values: dict):
+    """A Snakemake params function: the value of `values` for the job's {arch} wildcard."""
+    def pick(wildcards):
+        return values[wildcards.arch]
+
+    return pick
 
 
 def final_outputs(plan: Plan) -> list[str]:
@@ -114,4 +187,10 @@ def final_outputs(plan: Plan) -> list[str]:
     ]
     out += [f"results/plots/pretraining_{a}.svg" for a in plan.archs]
     out += [f"results/plots/scores_{a}.svg" for a in plan.archs]
+    if plan.curves:
+        out += ["results/curves/correlations.tsv", "results/plots/figure1.svg"]
+        # Requested, so that turning keep_checkpoints on reruns the whole-pool training.
+        out += [f"results/curves/{a}/checkpoints" for a in plan.curves if plan.keep_checkpoints]
+    if plan.layers:
+        out += ["results/layers/correlations.tsv", "results/plots/figure4.svg", "results/plots/figure5.svg"]
     return out

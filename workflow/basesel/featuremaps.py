@@ -55,7 +55,7 @@ def extract(model: torch.nn.Module, spec: ArchSpec, target_index: pd.DataFrame, 
                                          pin_memory=device.type == "cuda")
     model.eval().to(device)
     layer_name, _ = probe_layer(model, spec.arch)
-    with atomic_path(out_path, ".h5") as tmp, h5py.File(tmp, "w") as f, FeatureTap(model, spec.arch) as tap, \
+    with atomic_path(out_path, ".h5") as tmp, h5py.File(tmp, "w", locking=False) as f, FeatureTap(model, spec.arch) as tap, \
             _Writer(f) as writer, torch.no_grad():
         created = False
         done = 0

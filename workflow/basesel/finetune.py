@@ -24,7 +24,7 @@ from .training import Schedule, fit  # noqa: E402
 
 def load_features(path):
     """Penultimate features and labels of the train and test splits from a featuremap file."""
-    with h5py.File(path, "r") as f:
+    with h5py.File(path, "r", locking=False) as f:
         for key in ("features", "feature_labels", "feature_split"):
             if key not in f:
                 raise BaseselError(f"{path}: no dataset {key!r}; head fine-tuning needs cached features")

@@ -1,4 +1,4 @@
-"""Figures: the paper's Figures 2 and 3, and views of the data, pretraining, scores and fine-tuning."""
+"""Figures: the paper's Figures 1 to 5, and views of the data, pretraining, scores and fine-tuning."""
 from __future__ import annotations
 
 import matplotlib
@@ -154,4 +154,81 @@ def leaderboard_figure(board: pd.DataFrame, path) -> None:
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in KIND_COLOURS.values()]
     axes[1].legend(handles, [f"{k} score" for k in KIND_COLOURS], fontsize=7, loc="lower right")
     fig.suptitle("Scores oriented so that larger is better; 95% bootstrap intervals over base models", fontsize=9)
+    _save(fig, path)
+
+
+def figure1(logs: dict[str, pd.DataFrame], corr: pd.DataFrame, path) -> None:
+    """Validation accuracy (left axis) and S1..S6 and the feature norm standardised over the epochs
+    (right axis: mean 0, variance 1, as the paper plots them), a panel per architecture; the legend
+    gives each metric's Spearman rho with validation accuracy across epochs."""
+    from .experiments import TRACKED, standardise
+
+    archs = list(logs)
+    fig, axes = plt.subplots(1, len(archs), figsize=(6 * len(archs), 4.2), squeeze=False)
+    fig.subplots_adjust(wspace=0.45)
+    colours = {**METRIC_COLOURS, "feature_norm": "grey"}
+    for ax, arch in zip(axes[0], archs):
+        log = logs[arch]
+        rho = corr[corr.arch == arch].set_index("metric").spearman_rho if len(corr) else pd.Series(dtype=float)
+        ax.plot(log.epoch, log.val_acc, color="black", lw=2.2, marker="o", ms=3, label="validation accuracy")
+        ax.set(xlabel="epoch", ylabel="validation top-1", title=f"{arch}: whole source pool")
+        right = ax.twinx()
+        for m in TRACKED:
+            style = {"ls": "--", "lw": 1.4} if m == "feature_norm" else {"ls": "-", "lw": 1.0, "marker": "x", "ms": 3}
+            r = rho.get(m, np.nan)
+            name = "feature norm" if m == "feature_norm" else m
+            right.plot(log.epoch, standardise(log[m]), color=colours[m],
+                       label=f"{name} (rho {r:+.2f})" if np.isfinite(r) else f"{name} (rho n/a)", **style)
+        right.set_ylabel("standardised (mean 0, variance 1)")
+        right.axhline(0, color="black", lw=0.4)
+        handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+        labels = ax.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
+        ax.legend(handles, labels, fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+        if len(log) <= 12:
+            ax.set_xticks(log.epoch)
+    _save(fig, path)
+
+
+def figure4(table: pd.DataFrame, path) -> None:
+    """Truncate fine-tuning accuracy against the conv layer index the network is cut after, a line
+    per target, a panel per architecture; a star marks each target's best layer."""
+    archs = list(dict.fromkeys(table.arch))
+    fig, axes = plt.subplots(1, len(archs), figsize=(6 * len(archs), 3.6), squeeze=False, sharey=True)
+    for ax, arch in zip(axes[0], archs):
+        sub = table[table.arch == arch]
+        for i, (target, rows) in enumerate(sub.groupby("target", sort=False)):
+            rows = rows.sort_values("layer")
+            c = plt.get_cmap("tab10").colors[i % 10]
+            ax.plot(rows.layer, rows.accuracy, marker="o", ms=3, color=c, label=target)
+            best = rows.loc[rows.accuracy.idxmax()]
+            ax.plot(best.layer, best.accuracy, marker="*", ms=11, color=c, mec="black", mew=0.5)
+        layers = sorted(sub.layer.unique())
+        ax.set_xticks(layers)
+        ax.set(xlabel="conv layer index (network cut after it)", ylim=(0, 1.02), title=f"{arch}: truncate fine-tuning")
+    axes[0, 0].set_ylabel("top-1 test accuracy")
+    axes[0, -1].legend(fontsize=7, loc="best")
+    _save(fig, path)
+
+
+def figure5(corr: pd.DataFrame, path) -> None:
+    """Spearman rho between each raw metric and truncate fine-tuning accuracy across layers, per
+    target, one panel per architecture (grouped bars, as the paper's Figure 5)."""
+    archs = list(dict.fromkeys(corr.arch))
+    fig, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs) + 1, 3.4), squeeze=False, sharey=True)
+    for ax, arch in zip(axes[0], archs):
+        sub = corr[corr.arch == arch]
+        targets = list(dict.fromkeys(sub.target))
+        width = 0.8 / len(METRICS)
+        for k, m in enumerate(METRICS):
+            rows = sub[sub.metric == m].set_index("target").reindex(targets)
+            x = np.arange(len(targets)) + (k - (len(METRICS) - 1) / 2) * width
+            ax.bar(x, rows.spearman_rho.fillna(0), width, color=METRIC_COLOURS[m], label=m)
+        ax.axhline(0, color="black", lw=0.6)
+        ax.axhline(0.7, color="grey", lw=0.5, ls=":")
+        ax.axhline(-0.7, color="grey", lw=0.5, ls=":")
+        ax.set_xticks(range(len(targets)), targets, rotation=20, fontsize=8)
+        n = int(sub.layers.max()) if len(sub) else 0
+        ax.set(ylim=(-1.05, 1.05), title=f"{arch}: across {n} conv layers")
+    axes[0, 0].set_ylabel("Spearman rho (metric, accuracy)")
+    axes[0, -1].legend(fontsize=7, ncol=3)
     _save(fig, path)

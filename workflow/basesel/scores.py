@@ -133,7 +133,7 @@ def scores_from_h5(path, margin: float = 1.0, batch_size: int = 64, baselines=No
 
     from . import transfer
 
-    with h5py.File(path, "r") as f:
+    with h5py.File(path, "r", locking=False) as f:
         for key in ("featuremaps", "labels"):
             if key not in f:
                 raise BaseselError(f"{path}: no dataset {key!r} (is it a basesel featuremap file?)")

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .io import atomic_path
+from .io import BaseselError, atomic_path
 
 # Table 3 of the paper.
 PAPER_SCHEDULE = {"epochs": 30, "lr": 0.01, "step_size": 7, "gamma": 0.1}
@@ -48,7 +48,8 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {requested!r} requested but no CUDA device is visible on this node")
+        raise BaseselError(f"device {requested!r} requested but no CUDA device is visible on this node "
+                           f"(set compute.device: auto to fall back to the CPU, or ask the cluster for a GPU node)")
     return torch.device(requested)
 
 
@@ -73,7 +74,15 @@ class Progress:
         print(f"[{self.label}] epoch {row['epoch']}/{self.total} " + " ".join(parts[1:]), file=self.stream, flush=True)
 
 
+def loader_workers(device: torch.device, threads: int) -> int:
+    """DataLoader worker processes: one per CPU the job was given when a GPU computes (the CPUs
+    decode while it trains); none on the CPU, where workers would compete with the compute threads."""
+    return max(1, int(threads)) if device.type == "cuda" else 0
+
+
 def _batches(dataset, batch_size: int, shuffle: bool, generator: torch.Generator | None, workers: int, pin: bool):
+    if isinstance(dataset, torch.utils.data.TensorDataset):
+        workers = 0  # already decoded in memory: worker processes would only copy it
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
         num_workers=workers, pin_memory=pin, drop_last=False,
@@ -96,12 +105,18 @@ def evaluate(model: nn.Module, dataset, batch_size: int, device, prepare) -> tup
 
 def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, resume_path, log_path,
         device=None, prepare=lambda x: x, params=None, workers: int = 0, label: str = "train",
-        trainable=None) -> pd.DataFrame:
+        trainable=None, epoch_hook=None) -> pd.DataFrame:
     """Train `model`; write the per-epoch TSV to `log_path`; return the log.
 
     `prepare` maps a batch of raw inputs to model inputs (e.g. uint8 images to normalised floats);
     `trainable` restricts the optimiser to some parameters (a replaced head); `params` is what
     must match for a resume file to be reused.
+
+    `epoch_hook(model, epoch) -> dict` is called after each epoch's validation (model in eval mode,
+    `epoch` counted from 1); its numeric values become extra columns of that epoch's log row, after
+    `val_acc` (`seconds` stays last and includes the hook). They are stored in the resume file like
+    the other columns, and the resume file (with torch's RNG state) is written after the hook, so a
+    deterministic hook gives a resumed run the same log as an uninterrupted one.
     """
     device = device or pick_device()
     model.to(device)
@@ -157,12 +172,21 @@ def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, 
         sched.step()
         val_loss, val_acc = evaluate(model, val_set, max(schedule.batch_size, 256), device, prepare)
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / max(n, 1), "train_acc": correct / max(n, 1),
-               "val_loss": val_loss, "val_acc": val_acc, "seconds": time.time() - t0}
+               "val_loss": val_loss, "val_acc": val_acc}
+        if epoch_hook is not None:
+            extra = epoch_hook(model, epoch + 1) or {}
+            clash = [k for k in extra if k in row or k == "seconds"]
+            if clash:
+                raise ValueError(f"epoch_hook returned column(s) {', '.join(clash)} that the log already has")
+            row.update({k: float(v) for k, v in extra.items()})
+        row["seconds"] = time.time() - t0
         rows.append(row)
         progress.epoch(row)
         if epoch + 1 < schedule.epochs:
             _save_resume(resume_path, key, epoch + 1, model, opt, sched, gen, rows)
-    log = pd.DataFrame(rows, columns=["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"])
+    columns = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
+    columns += [c for c in dict.fromkeys(k for r in rows for k in r) if c not in columns and c != "seconds"]
+    log = pd.DataFrame(rows, columns=columns + ["seconds"])
     with atomic_path(log_path, ".tsv") as tmp:
         log.to_csv(tmp, sep="\t", index=False)
     return log

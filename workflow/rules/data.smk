@@ -20,12 +20,17 @@ rule embedded_dataset:
 rule index_dataset:
     input:
         root=dataset_input,
-        code=lib("data"),
+        code=lib("data", "tvdatasets"),
     output:
         "results/data/index/{dataset}.tsv",
     params:
         splits=dataset_splits,
         min_train=min_train_images,
+        torchvision=lambda wc: PLAN.torchvision.get(wc.dataset, ""),
+        seed=config["seed"],
+    threads: config["compute"]["threads"]
+    resources:
+        runtime=index_runtime,
     log:
         "logs/data/index_{dataset}.log",
     conda:

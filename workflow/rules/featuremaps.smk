@@ -16,6 +16,8 @@ rule featuremaps:
     threads: config["compute"]["threads"]
     resources:
         gpu=GPU,
+        runtime=featuremaps_runtime,
+        mem_mb=TRAIN_MEM,
     log:
         "logs/featuremaps/{arch}/{subset}.log",
     benchmark:

@@ -16,6 +16,9 @@ if config["finetune"]["mode"] == "head":
             settings=config["finetune"],
             seed=config["seed"],
         threads: config["compute"]["threads"]
+        resources:
+            runtime=table_runtime(3.0),
+            mem_mb=table_mem,
         log:
             "logs/finetune/{arch}/{subset}.log",
         benchmark:
@@ -42,6 +45,8 @@ else:
         threads: config["compute"]["threads"]
         resources:
             gpu=GPU,
+            runtime=finetune_full_runtime,
+            mem_mb=TRAIN_MEM,
         log:
             "logs/finetune/{arch}/{subset}/{target}.log",
         benchmark:

@@ -23,6 +23,8 @@ rule pretrain:
     threads: config["compute"]["threads"]
     resources:
         gpu=GPU,
+        runtime=pretrain_runtime,
+        mem_mb=TRAIN_MEM,
     log:
         "logs/pretrain/{arch}/{subset}.log",
     benchmark:

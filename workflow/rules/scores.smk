@@ -10,6 +10,9 @@ rule scores:
         "results/scores/{arch}/{subset}/{target}.json",
     params:
         settings=config["scores"],
+    resources:
+        runtime=table_runtime(3.0),
+        mem_mb=table_mem,
     log:
         "logs/scores/{arch}/{subset}/{target}.log",
     conda:

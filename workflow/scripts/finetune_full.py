@@ -8,7 +8,7 @@ from basesel.smk import run  # noqa: E402
 from basesel.finetune import finetune_full  # noqa: E402
 from basesel.io import read_tsv, write_json  # noqa: E402
 from basesel.models import load_checkpoint  # noqa: E402
-from basesel.training import Schedule, clear_resume, pick_device  # noqa: E402
+from basesel.training import loader_workers, Schedule, clear_resume, pick_device  # noqa: E402
 
 
 def main(smk):
@@ -16,7 +16,7 @@ def main(smk):
     compute = smk.config["compute"]
     device = pick_device(compute["device"])
     model, spec, _ = load_checkpoint(smk.input.model)
-    workers = max(0, smk.threads - 1) if device.type == "cuda" else 0
+    workers = loader_workers(device, smk.threads)
     label = f"finetune {smk.wildcards.arch}/{smk.wildcards.subset} -> {smk.wildcards.target}"
     result = finetune_full(model, spec.arch, read_tsv(smk.input.index), schedule, input_size=spec.input_size,
                            seed=smk.params.seed, resume_path=smk.params.resume, log_path=smk.output.log,

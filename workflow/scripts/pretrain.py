@@ -8,7 +8,7 @@ from basesel.smk import run  # noqa: E402
 from basesel.data import image_dataset, normalise  # noqa: E402
 from basesel.io import atomic_path, read_tsv  # noqa: E402
 from basesel.models import ArchSpec, build_model, checkpoint_dict  # noqa: E402
-from basesel.training import Schedule, clear_resume, fit, pick_device  # noqa: E402
+from basesel.training import loader_workers, Schedule, clear_resume, fit, pick_device  # noqa: E402
 
 
 def main(smk):
@@ -20,7 +20,7 @@ def main(smk):
     schedule = Schedule.from_config(smk.params.schedule)
     compute = smk.config["compute"]
     device = pick_device(compute["device"])
-    workers = max(0, smk.threads - 1) if device.type == "cuda" else 0
+    workers = loader_workers(device, smk.threads)
     size, budget = spec.input_size, compute["preload_max_mb"]
     torch.manual_seed(smk.params.seed)
     model = build_model(spec)

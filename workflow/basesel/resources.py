@@ -1,0 +1,82 @@
+"""Cluster resource requests that scale with the config: runtime in minutes, memory in MB.
+
+Snakemake hands these to the SLURM executor (`--time`, `--mem`); a local run ignores them. The
+model is deliberately simple and generous: a job that hits its time limit is requeued or retried
+(`restart-times` in the profile) with the limit multiplied by the attempt number, and training
+resumes from its last finished epoch, so an underestimate costs a requeue, not the work done.
+
+Cost of one image = max(compute, decode):
+  compute  FLOPs of one forward pass (torchvision's documented GFLOPS at 224 px, scaled by
+           width^2 and (input_size/224)^2), x3 for a training step, divided by the device rate;
+  decode   a folder dataset's JPEG decode and resize on the job's CPU threads (DataLoader workers);
+           embedded and preloaded data cost nothing here.
+The rates are assumptions written down here, not measurements of your cluster; override any rule's
+runtime in the profile (`set-resources`) once your own benchmarks/ logs tell you better.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+# torchvision's model cards: GFLOPS of one 224 px forward pass.
+GFLOPS_224 = {"alexnet": 0.71, "vgg16": 15.47, "resnet18": 1.81}
+# Effective FLOP/s of a training/inference step. GPU: mixed precision on an A100/H100-class card
+# at well under peak (assumed, no GPU was measured); CPU: per thread, measured on this project's
+# 2-core CI machine (ResNet18 width 0.25 at 64 px trains ~1,000 images/s, i.e. ~2.8e10 FLOP/s).
+DEVICE_FLOPS = {"gpu": 2.0e13, "cpu": 2.0e10}
+# Images per second one CPU thread decodes and resizes (ImageNet-sized JPEG to 224 px).
+DECODE_PER_THREAD = 120.0
+SAFETY = 1.5  # multiplier on every estimate
+START_MINUTES = 5.0  # job start-up, imports, reading the index, writing outputs
+
+
+@lru_cache(maxsize=None)
+def _rows(path: str, mtime: float) -> int:
+    with open(path, "rb") as f:
+        return max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) - 1)
+
+
+def tsv_rows(path, missing: int) -> int:
+    """Data rows of a TSV with a header line (cached per file version); `missing` if it is not
+    written yet (Snakemake may evaluate resources when it builds the DAG, before the file exists)."""
+    p = Path(path)
+    try:
+        return _rows(str(p), p.stat().st_mtime)
+    except FileNotFoundError:
+        return missing
+
+
+def seconds_per_image(arch: str, width: float, input_size: int, *, train: bool, gpu: bool, threads: int,
+                      decoded: bool) -> float:
+    flops = GFLOPS_224[arch] * 1e9 * width ** 2 * (input_size / 224) ** 2 * (3 if train else 1)
+    compute = flops / (DEVICE_FLOPS["gpu"] if gpu else DEVICE_FLOPS["cpu"] * max(1, threads))
+    decode = 0.0 if decoded else 1.0 / (DECODE_PER_THREAD * max(1, threads))
+    return max(compute, decode)
+
+
+def minutes(seconds: float, attempt: int = 1) -> int:
+    return int(round((START_MINUTES + SAFETY * seconds / 60.0) * max(1, attempt)))
+
+
+def training_minutes(arch: dict, *, train_images: int, eval_images: int, epochs: int, gpu: bool, threads: int,
+                     decoded: bool, attempt: int = 1) -> int:
+    kw = dict(gpu=gpu, threads=threads, decoded=decoded)
+    step = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=True, **kw)
+    infer = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=False, **kw)
+    return minutes(epochs * (train_images * step + eval_images * infer), attempt)
+
+
+def inference_minutes(arch: dict, *, images: int, gpu: bool, threads: int, decoded: bool, attempt: int = 1) -> int:
+    s = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=False, gpu=gpu, threads=threads,
+                          decoded=decoded)
+    return minutes(images * s, attempt)
+
+
+def loader_mb(preload_max_mb: float, threads: int) -> int:
+    """Host memory of a GPU/CPU training job: the process, a preloaded dataset, DataLoader workers."""
+    return int(3000 + preload_max_mb + 500 * max(0, threads))
+
+
+def table_mb(input_mb: float, factor: float = 3.0) -> int:
+    """Jobs that read their inputs whole (features, score tables) need a few times their size."""
+    return int(1500 + factor * input_mb)
