@@ -34,18 +34,26 @@ def load_features(path):
     return (x[s == 0], y[s == 0]), (x[s == 1], y[s == 1])
 
 
-def finetune_head(h5_path, schedule: Schedule, *, seed: int, resume_path, log_path, device, label: str) -> dict:
-    (xtr, ytr), (xte, yte) = load_features(h5_path)
+def fit_head(train, test, schedule: Schedule, *, seed: int, resume_path, log_path, device, label: str, params):
+    """A new FC layer (N(0, 0.01) weights, zero bias, drawn with `seed`) trained on cached features
+    (x, y) of the train split and evaluated on the test split; returns the per-epoch log."""
+    (xtr, ytr), (xte, yte) = train, test
     num_classes = int(max(ytr.max(), yte.max())) + 1
     head = nn.Linear(xtr.shape[1], num_classes)
     torch.manual_seed(seed)
     nn.init.normal_(head.weight, 0, 0.01)
     nn.init.zeros_(head.bias)
-    train = torch.utils.data.TensorDataset(torch.from_numpy(xtr), torch.from_numpy(ytr).long())
-    test = torch.utils.data.TensorDataset(torch.from_numpy(xte), torch.from_numpy(yte).long())
-    log = fit(head, train, test, schedule, seed=seed, resume_path=resume_path, log_path=log_path,
-              device=device, label=label, params={"mode": "head", "input": str(h5_path)})
-    return _result(log, "head", len(ytr), len(yte))
+    tr = torch.utils.data.TensorDataset(torch.from_numpy(xtr), torch.from_numpy(ytr).long())
+    te = torch.utils.data.TensorDataset(torch.from_numpy(xte), torch.from_numpy(yte).long())
+    return fit(head, tr, te, schedule, seed=seed, resume_path=resume_path, log_path=log_path, device=device,
+               label=label, params=params)
+
+
+def finetune_head(h5_path, schedule: Schedule, *, seed: int, resume_path, log_path, device, label: str) -> dict:
+    train, test = load_features(h5_path)
+    log = fit_head(train, test, schedule, seed=seed, resume_path=resume_path, log_path=log_path, device=device,
+                   label=label, params={"mode": "head", "input": str(h5_path)})
+    return _result(log, "head", len(train[1]), len(test[1]))
 
 
 def finetune_full(model, arch: str, target_index, schedule: Schedule, *, input_size: int, seed: int, resume_path,

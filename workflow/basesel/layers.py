@@ -38,12 +38,12 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from . import __version__  # noqa: E402
+from . import __version__, finetune  # noqa: E402
 from .data import image_dataset, normalise, probe_rows  # noqa: E402
 from .io import BaseselError, atomic_path  # noqa: E402
 from .models import ArchSpec  # noqa: E402
 from .scores import METRICS, ScoreAccumulator  # noqa: E402
-from .training import Schedule, fit  # noqa: E402
+from .training import Schedule  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -246,18 +246,10 @@ def read_layers(path) -> tuple[pd.DataFrame, dict[int, tuple]]:
 
 def fit_head(train, test, schedule: Schedule, *, seed: int, resume_path, log_path, device, label: str,
              params=None) -> dict:
-    """A new FC layer trained on cached features with training.fit, set up exactly as
-    finetune.finetune_head sets up the new last layer (N(0, 0.01) weights, zero bias, `seed`)."""
-    (xtr, ytr), (xte, yte) = train, test
-    num_classes = int(max(ytr.max(), yte.max())) + 1
-    head = nn.Linear(xtr.shape[1], num_classes)
-    torch.manual_seed(seed)
-    nn.init.normal_(head.weight, 0, 0.01)
-    nn.init.zeros_(head.bias)
-    tr = torch.utils.data.TensorDataset(torch.from_numpy(xtr), torch.from_numpy(ytr).long())
-    te = torch.utils.data.TensorDataset(torch.from_numpy(xte), torch.from_numpy(yte).long())
-    log = fit(head, tr, te, schedule, seed=seed, resume_path=resume_path, log_path=log_path, device=device,
-              label=label, params=params)
+    """A new FC layer on one layer's cached GAP features: finetune.fit_head, the head fine-tuning's own."""
+    (_, ytr), (_, yte) = train, test
+    log = finetune.fit_head(train, test, schedule, seed=seed, resume_path=resume_path, log_path=log_path, device=device,
+                    label=label, params=params)
     return {"accuracy": float(log.val_acc.iloc[-1]), "best_epoch_accuracy": float(log.val_acc.max()),
             "train_accuracy": float(log.train_acc.iloc[-1]), "epochs": int(log.epoch.iloc[-1]),
             "n_train": len(ytr), "n_test": len(yte), "log": log}

@@ -123,6 +123,14 @@ def pretrain_runtime(wildcards, input, attempt):
                               gpu=GPU > 0, threads=THREADS, decoded=_decoded(images, arch), attempt=attempt)
 
 
+def whole_runtime(wildcards, input, attempt):
+    # The whole-pool model of Figure 1 / A.2: every source image, plus ~10% for the per-epoch scores.
+    arch, images = ARCHS[wildcards.arch], R.tsv_rows(input.index, _planned_images("source"))
+    return R.training_minutes(arch, train_images=int(images * 1.1), eval_images=0,
+                              epochs=PLAN.whole_schedules[wildcards.arch].get("epochs", 30), gpu=GPU > 0,
+                              threads=THREADS, decoded=_decoded(images, arch), attempt=attempt)
+
+
 def featuremaps_runtime(wildcards, input, attempt):
     arch = ARCHS[wildcards.arch]
     images = sum(R.tsv_rows(p, _planned_images(t)) for p, t in zip(input.indexes, TARGETS))

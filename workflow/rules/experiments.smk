@@ -50,6 +50,8 @@ rule pretrain_whole:
     threads: config["compute"]["threads"]
     resources:
         gpu=GPU,
+        runtime=whole_runtime,
+        mem_mb=TRAIN_MEM,
     log:
         "logs/curves/{arch}/pretrain_whole.log",
     benchmark:
@@ -118,6 +120,8 @@ rule layer_features:
     threads: config["compute"]["threads"]
     resources:
         gpu=GPU,
+        runtime=featuremaps_runtime,
+        mem_mb=TRAIN_MEM,
     log:
         "logs/layers/{arch}/features.log",
     benchmark:
@@ -131,7 +135,7 @@ rule layer_features:
 rule layer_selection:
     input:
         h5=expand("results/layers/{{arch}}/{target}.h5", target=TARGETS),
-        code=lib("layers", "training"),
+        code=lib("layers", "finetune", "training"),
     output:
         table=report(
             "results/layers/{arch}/layers.tsv",
@@ -146,6 +150,9 @@ rule layer_selection:
         schedule=LAYERS_SCHEDULE,
         seed=config["seed"],
     threads: config["compute"]["threads"]
+    resources:
+        runtime=table_runtime(3.0),
+        mem_mb=table_mem,
     log:
         "logs/layers/{arch}/selection.log",
     benchmark:
