@@ -14,6 +14,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .io import BaseselError
+from .resources import fits_preload  # the same test sets the SLURM runtime estimate
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 # ImageNet statistics: the normalisation torchvision's models are trained with.
@@ -199,8 +200,7 @@ def preload(paths, labels, size: int, workers: int = 0) -> torch.utils.data.Tens
 
 def image_dataset(paths, labels, size: int, preload_max_mb: float, workers: int = 0):
     """Preloaded when it fits in `preload_max_mb`, else decoded on the fly."""
-    mb = len(paths) * 3 * size * size / 2**20
-    return preload(paths, labels, size, workers) if mb <= preload_max_mb else ImageList(paths, labels, size)
+    return preload(paths, labels, size, workers) if fits_preload(len(paths), size, preload_max_mb) else ImageList(paths, labels, size)
 
 
 def normalise(x: torch.Tensor) -> torch.Tensor:

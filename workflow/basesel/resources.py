@@ -46,6 +46,11 @@ def tsv_rows(path, missing: int) -> int:
         return missing
 
 
+def fits_preload(images: int, input_size: int, budget_mb: float) -> bool:
+    """Whether a dataset is decoded into memory once (data.image_dataset) rather than streamed."""
+    return images * 3 * input_size * input_size / 2**20 <= budget_mb
+
+
 def seconds_per_image(arch: str, width: float, input_size: int, *, train: bool, gpu: bool, threads: int,
                       decoded: bool) -> float:
     flops = GFLOPS_224[arch] * 1e9 * width ** 2 * (input_size / 224) ** 2 * (3 if train else 1)

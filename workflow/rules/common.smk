@@ -24,8 +24,9 @@ TARGETS = PLAN.targets  # name -> target config
 SUBSETS = PLAN.subsets  # subset names, e.g. cw20-0, hz4-3
 EMBEDDED = PLAN.embedded  # dataset name -> generator settings ("source" and embedded targets)
 LIB = Path(workflow.basedir) / "workflow" / "basesel"
-# config["compute"] (device, threads, preload size) and config["data"]["verify"] do not change what results mean, so scripts
-# read it from snakemake.config rather than params: changing it reruns nothing.
+# config["compute"] (device, threads, preload size) and config["data"]["verify"] do not change what
+# results mean, so scripts read them from snakemake.config rather than params: changing them reruns
+# nothing.
 # Training and extraction jobs ask the cluster for a GPU unless the config says cpu; a local run
 # has no gpu limit, so the request costs nothing there, and the job itself picks CUDA or CPU.
 GPU = 0 if config["compute"]["device"] == "cpu" else 1
@@ -105,8 +106,7 @@ PRELOAD_MB = config["compute"]["preload_max_mb"]
 
 
 def _decoded(images, arch):
-    # Mirrors data.image_dataset: a dataset that fits the preload budget is decoded once.
-    return images * 3 * arch["input_size"] ** 2 / 2**20 <= PRELOAD_MB
+    return R.fits_preload(images, arch["input_size"], PRELOAD_MB)
 
 
 def _planned_images(dataset):
