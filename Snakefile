@@ -1,5 +1,6 @@
 # basesel: the seed paper's base-model selection methodology as a Snakemake workflow.
-# Wiring only: config and validation live in workflow/rules/common.smk, logic in workflow/basesel/.
+# Wiring only: config, validation and input functions live in workflow/rules/common.smk, cluster
+# resources in resources.smk, logic in workflow/basesel/.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -11,6 +12,9 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/resources.smk"
+include: "workflow/rules/slurm.smk"
+include: "workflow/rules/warm.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/featuremaps.smk"
@@ -18,7 +22,21 @@ include: "workflow/rules/scores.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/plots.smk"
-include: "workflow/rules/experiments.smk"
+include: "workflow/rules/curves.smk"
+include: "workflow/rules/layers.smk"
+
+
+onstart:
+    slurm_site_check()
+    warm_start()
+
+
+onsuccess:
+    warm_stop()
+
+
+onerror:
+    warm_stop()
 
 
 rule all:

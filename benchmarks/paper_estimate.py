@@ -1,10 +1,13 @@
-"""GPU-hours of configs/paper.yaml by rule, from the same cost model that sets the SLURM runtimes
+"""GPU-hours of configs/paper.yaml by stage, from the same cost model that sets the SLURM runtimes
 (workflow/basesel/resources.py), and this machine's measured JPEG decode rate beside the assumed one.
 
-    python benchmarks/paper_estimate.py
+    python benchmarks/paper_estimate.py                 # the paper's protocol (fine-tuning mode head)
+    python benchmarks/paper_estimate.py --finetune full # the whole network fine-tuned, beyond the paper
 
+Head fine-tuning trains the new FC layer on the cached penultimate features on CPUs: no GPU time.
 Image counts: ImageNet 1,281,167 train / 50,000 val images in 1,000 classes; Table 4's splits.
 """
+import argparse
 import sys
 import time
 from io import BytesIO
@@ -17,6 +20,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 from basesel import resources as R  # noqa: E402
+from basesel.schedule import Schedule  # noqa: E402
+from basesel.tvdatasets import CLASSES  # noqa: E402
 
 IMAGENET_TRAIN, IMAGENET_CLASSES, VAL_PER_CLASS = 1_281_167, 1000, 50
 TARGETS = {"cars": (8144, 8041), "aircraft": (6667, 3333), "dtd": (3760, 1880), "pets": (3680, 3669),
@@ -51,6 +56,9 @@ def rates(n=300) -> tuple[float, float, float]:
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--finetune", choices=("head", "full"), default="head")
+    args = parser.parse_args()
     cfg = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
     threads = cfg["compute"]["threads"]
     per_class = IMAGENET_TRAIN / IMAGENET_CLASSES
@@ -67,20 +75,51 @@ def main():
           f"({header / full:.1f}x)")
     print(f"{len(subsets)} subsets per architecture, {threads} CPU threads per GPU job\n")
     total = 0.0
-    epochs_ft = cfg["finetune"]["schedule"].get("epochs", 30)
-    print(f"{'architecture':<10} {'pretrain':>10} {'featuremaps':>12} {'finetune':>10}   (GPU-hours, x1.5 safety)")
+    epochs_ft = Schedule.from_config(cfg["finetune"]["schedule"]).epochs
+    probe_images = cfg["featuremaps"]["probe_per_class"] * sum(CLASSES.values())
+    print(f"fine-tuning mode {args.finetune}" + (" (the paper's: the new FC layer on cached features, on CPUs)"
+                                                  if args.finetune == "head" else " (the whole network, beyond the paper)"))
+    whole = set(cfg["curves"]["architectures"]) | set(cfg["layers"]["architectures"])
+    print(f"{'architecture':<10} {'pretrain':>10} {'passes':>8} {'finetune':>10} {'whole-pool':>11}"
+          f"   (GPU-hours, x1.5 safety; whole-pool: the Figure 1 / A.2 model and its per-epoch scores)")
     for a in cfg["architectures"]:
         arch = {"name": a["name"], "width": a["width"], "input_size": a["input_size"]}
-        epochs = a["pretrain"].get("epochs", 30)
+        epochs = Schedule.from_config(a["pretrain"]).epochs
         kw = dict(gpu=True, threads=threads, decoded=False)
         pre = sum(R.training_minutes(arch, train_images=int(n), eval_images=0, epochs=epochs, **kw) for n in subsets) / 60
-        fm = len(subsets) * R.inference_minutes(arch, images=target_images, **kw) / 60
-        ft = len(subsets) * sum(R.training_minutes(arch, train_images=tr + te, eval_images=0, epochs=epochs_ft, **kw)
-                                for tr, te in TARGETS.values()) / 60
-        total += pre + fm + ft
-        print(f"{a['name']:<10} {pre:>10.0f} {fm:>12.0f} {ft:>10.0f}")
+        # one GPU group job per base model: every target's images, then every target's probe images
+        fm = len(subsets) * R.inference_minutes(arch, images=target_images + probe_images, **kw) / 60
+        ft = 0.0 if args.finetune == "head" else len(subsets) * sum(
+            R.training_minutes(arch, train_images=tr + te, eval_images=0, epochs=epochs_ft, **kw)
+            for tr, te in TARGETS.values()) / 60
+        wh = 0.0
+        if a["name"] in whole:
+            schedule = Schedule.from_config(a["pretrain"], cfg["curves"].get("schedule"))
+            curve_probe = cfg["curves"]["probe_per_class"] * IMAGENET_CLASSES
+            wh = (R.training_minutes(arch, train_images=IMAGENET_TRAIN, eval_images=0, epochs=schedule.epochs, **kw)
+                  + R.inference_minutes(arch, images=schedule.epochs * curve_probe, **kw)) / 60
+        total += pre + fm + ft + wh
+        print(f"{a['name']:<10} {pre:>10.0f} {fm:>8.0f} {ft:>10.0f} {wh:>11.0f}")
     print(f"\ntotal: {total:.0f} GPU-hours for {3 * len(subsets)} base models, "
           f"{3 * len(subsets) * len(TARGETS)} fine-tunings")
+    checkpoints(cfg, whole)
+
+
+def checkpoints(cfg, whole) -> None:
+    """Disk of the whole-pool models' per-epoch checkpoints (float32 weights, one file per epoch)."""
+    sys.path.insert(0, str(ROOT / "workflow"))
+    from basesel.models import ArchSpec, build_model
+
+    total = 0.0
+    for a in cfg["architectures"]:
+        if a["name"] not in whole:
+            continue
+        epochs = Schedule.from_config(a["pretrain"], cfg["curves"].get("schedule")).epochs
+        model = build_model(ArchSpec(a["name"], a["width"], a["input_size"], IMAGENET_CLASSES))
+        gb = sum(p.numel() for p in model.state_dict().values()) * 4 * epochs / 1e9
+        total += gb
+        print(f"checkpoints of the whole-pool {a['name']}: {epochs} x {gb / epochs * 1e3:.0f} MB = {gb:.1f} GB")
+    print(f"checkpoints in all: {total:.1f} GB")
 
 
 if __name__ == "__main__":

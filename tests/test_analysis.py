@@ -9,7 +9,8 @@ import pytest
 from scipy import stats
 
 from basesel.analysis import (alpha_sweep, analyze, best_alphas, check_table, correlations, leave_one_group_out,
-                              minmax_signed, spearman_rows)
+                              minmax_signed)
+from basesel.stats import spearman_rows
 from basesel.io import BaseselError
 from basesel.scores import METRICS
 
@@ -115,19 +116,33 @@ def test_bad_tables():
         check_table(df[df.source.isin(["s0", "s1"])])
 
 
-def test_analyze_writes_outputs_and_cli(tmp_path):
+def test_analyze_and_its_cli_write_the_same_tables(tmp_path):
+    from basesel.outputs import ANALYSIS_OUTPUTS
+
     df = random_table(5)
-    summary = analyze(df, tmp_path / "out", alpha_step=0.01, n_boot=50)
-    for name in ("correlations.tsv", "alpha_sweep.tsv", "best_alpha.tsv", "c56_summary.tsv", "summary.json"):
-        assert (tmp_path / "out" / name).exists()
-    assert 0 <= summary["c56"]["best_alpha"] <= 1
+    results = analyze(df, alpha_step=0.01, n_boot=50)
+    assert tuple(results) == ANALYSIS_OUTPUTS
+    # each table is what its own function gives on the same table
+    pd.testing.assert_frame_equal(results["correlations.tsv"], correlations(df, n_boot=50))
+    pd.testing.assert_frame_equal(results["alpha_sweep.tsv"], alpha_sweep(df, 0.01))
+    best = best_alphas(alpha_sweep(df, 0.01)).set_index("pair")
+    summary = results["summary.json"]
+    assert summary["c56"]["best_alpha"] == best.loc["C_56", "best_alpha"]
+    assert summary["c56"]["leave_one_group_out_rho"] == pytest.approx(best.loc["C_56", "logo_rho"])
+    assert summary["n_rows"] == len(df) and summary["n_groups"] == 4
     df.to_csv(tmp_path / "t.tsv", sep="\t", index=False)
     out = subprocess.run([sys.executable, "-m", "basesel.cli", "analyze", str(tmp_path / "t.tsv"), str(tmp_path / "cli"),
                           "--alpha-step", "0.01", "--bootstrap", "50"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "C_56: best alpha" in out.stdout
+    assert f"best alpha {summary['c56']['best_alpha']}" in out.stdout
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == sorted(ANALYSIS_OUTPUTS)
+    for name in ("correlations.tsv", "alpha_sweep.tsv", "best_alpha.tsv", "leaderboard.tsv"):
+        written = pd.read_csv(tmp_path / "cli" / name, sep="\t")
+        expected = results[name]
+        pd.testing.assert_frame_equal(written, expected.astype(written.dtypes.to_dict()), check_exact=False, rtol=1e-5)
     c56 = pd.read_csv(tmp_path / "cli" / "c56_summary.tsv", sep="\t").set_index("quantity")
-    assert float(c56.loc["best alpha", "basesel"]) == pytest.approx(summary["c56"]["best_alpha"])
+    assert float(c56.loc["best alpha", "basesel"]) == summary["c56"]["best_alpha"]
+    assert float(c56.loc["best alpha", "paper"]) == 0.574
     missing = subprocess.run([sys.executable, "-m", "basesel.cli", "analyze", str(tmp_path / "nope.tsv"), str(tmp_path)],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "nope.tsv" in missing.stderr

@@ -1,13 +1,9 @@
-"""Paper scale and cluster execution without a cluster: the dataset readers, the paper DAG's job
-counts, resource scaling, image checks, and the SLURM site check."""
-import copy
-import time
-
+"""Paper scale and cluster execution without a cluster: the dataset readers, resource scaling,
+image checks, and the SLURM site check (the paper DAG's job counts and grouping: test_reruns.py)."""
 import numpy as np
 import pandas as pd
 import pytest
 import torchvision.datasets as tvd
-import yaml
 from PIL import Image
 
 import fake_datasets as fake
@@ -15,9 +11,6 @@ from basesel import resources as R
 from basesel import slurm, tvdatasets
 from basesel.data import index_dataset, verify_images
 from basesel.io import BaseselError
-from test_workflow import ROOT, dry_jobs
-
-PAPER = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
 
 
 # --- the Table 4 readers agree with torchvision's own classes -----------------------------------
@@ -120,11 +113,11 @@ def test_runtime_by_hand():
     # 1 / (120 * 8) = 1.0417e-3 s, which dominates. 100,000 images x 30 epochs:
     seconds = 30 * 100_000 * (1 / 960)
     assert R.training_minutes(arch, train_images=100_000, eval_images=0, epochs=30, gpu=True, threads=8,
-                              decoded=False) == round(5 + 1.5 * seconds / 60)
+                              decoded=False) == round(R.START_MINUTES + 1.5 * seconds / 60)
     # Preloaded data: compute-bound, and the second attempt gets twice the time.
     seconds = 30 * 100_000 * 3 * 1.81e9 / 2e13
     assert R.training_minutes(arch, train_images=100_000, eval_images=0, epochs=30, gpu=True, threads=8,
-                              decoded=True, attempt=2) == round(2 * (5 + 1.5 * seconds / 60))
+                              decoded=True, attempt=2) == round(2 * (R.START_MINUTES + 1.5 * seconds / 60))
     # VGG16 costs more than AlexNet at the same size; a quarter width costs 1/16.
     small = dict(train_images=1000, eval_images=0, epochs=1, gpu=False, threads=1, decoded=True)
     assert R.seconds_per_image("vgg16", 1.0, 224, train=True, gpu=False, threads=1, decoded=True) > \
@@ -163,35 +156,7 @@ def test_partition_check_passes_and_names_problems():
         slurm.check_partitions({"scores": (None, False)}, "cpu up (null)\n")
 
 
-# --- the paper-scale DAG on fake folders --------------------------------------------------------------
-
-def paper_config(tmp_path):
-    """configs/paper.yaml with its SITE paths pointed at fakes in the same layouts."""
-    imagenet = fake.imagenet(tmp_path / "imagenet")
-    tvroot = tmp_path / "torchvision"
-    for name in tvdatasets.FOLDERS:
-        (tvroot / tvdatasets.FOLDERS[name]).mkdir(parents=True)  # the parse-time check looks for the folder
-    cfg = copy.deepcopy(PAPER)
-    cfg["source"]["folder"] = str(imagenet)
-    for t in cfg["targets"]:
-        t["torchvision"]["root"] = str(tvroot)
-    return cfg
-
-
-@pytest.mark.slow
-def test_paper_dry_run_job_counts(tmp_path):
-    cfg = paper_config(tmp_path)
-    start = time.time()
-    counts, _ = dry_jobs(tmp_path, cfg)
-    seconds = time.time() - start
-    archs, targets, subsets = 3, 6, 10 + 20 + 10 + 20
-    assert counts["index_dataset"] == 1 + targets
-    assert counts["subsets"] == 1
-    assert "embedded_dataset" not in counts
-    assert counts["pretrain"] == archs * subsets == 180
-    assert counts["featuremaps"] == archs * subsets
-    assert counts["scores"] == archs * subsets * targets == 1080
-    assert counts["finetune_full"] == archs * subsets * targets  # full fine-tuning, Table 3
-    assert "finetune_head" not in counts
-    assert counts["pretrain_whole"] == archs  # Figure 1 for all three, A.2 reuses ResNet18's
-    print(f"paper-scale dry run: {sum(counts.values())} jobs in {seconds:.1f} s")
+def test_group_jobs_asking_for_several_gpus_are_named():
+    slurm.check_groups({"gpu_resnet18_cw8-0": 1, "cpu_resnet18_cw8-0": 0})
+    with pytest.raises(BaseselError, match="gpu_alexnet_hz2-1 \\(4 GPUs\\).*set cores in slurm/config.yaml"):
+        slurm.check_groups({"gpu_alexnet_hz2-1": 4, "gpu_alexnet_hz2-0": 1})

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from basesel import synthetic
-from basesel.data import index_dataset, load_image, make_subset, probe_rows, subset_names
+from basesel.data import index_dataset, make_subset, probe_rows, probe_table, subset_names, target_rows
+from basesel.images import load_image
 from basesel.io import BaseselError
 
 
@@ -99,3 +100,16 @@ def test_probe_rows():
     assert not (probe_rows(train, 3, seed=2) == rows).all()
     with pytest.raises(BaseselError, match="'b' has 4 training images, fewer than probe_per_class=5"):
         probe_rows(train, 5, seed=1)
+
+
+def test_probe_table_and_target_rows():
+    index = pd.DataFrame({"split": ["train"] * 6 + ["test"] * 2, "label": [0, 1, 0, 1, 0, 1, 0, 1],
+                          "class": list("abababab"), "path": [f"p{i}" for i in range(8)]})
+    probe = probe_table(index, 2, seed=0)
+    train = index[index.split == "train"].reset_index(drop=True)
+    assert (probe.path == train.path.iloc[probe.train_position].to_numpy()).all()
+    assert probe.label.tolist() == [0, 0, 1, 1]
+    rows, split = target_rows(index)
+    assert rows.path.tolist() == index.path.tolist() and split.tolist() == [0] * 6 + [1] * 2
+    # the probe's position in the train split is its row in the features file
+    assert (rows.path.iloc[probe.train_position].to_numpy() == probe.path.to_numpy()).all()

@@ -1,15 +1,17 @@
-"""Featuremap files: the values the model produces, in one pass, and nothing left behind on failure."""
+"""Featuremap and features files: the values the model produces, and nothing left behind on failure."""
 import h5py
 import numpy as np
 import pytest
 import torch
 
 from basesel import synthetic
-from basesel.data import index_dataset, load_image, normalise
-from basesel.featuremaps import extract
+from basesel.data import index_dataset, probe_table
+from basesel.featuremaps import extract_features, extract_probe
+from basesel.images import load_image, normalise
 from basesel.io import BaseselError
 from basesel.models import ArchSpec, FeatureTap, build_model
 from basesel.scores import paper_scores, scores_from_h5
+from basesel.transfer import baseline_scores
 
 
 @pytest.fixture(scope="module")
@@ -25,31 +27,41 @@ def test_extract_matches_direct_forward(tmp_path, target, arch, width, size):
     spec = ArchSpec(arch, width, size, 7)
     torch.manual_seed(0)
     model = build_model(spec).eval()
-    out = tmp_path / "fm.h5"
-    extract(model, spec, index, out, probe_per_class=4, probe_seed=0, batch_size=5, device=torch.device("cpu"),
-            attrs={"subset": "x"}, progress=False)
-    with h5py.File(out) as f:
-        fm, labels, probe = f["featuremaps"][:], f["labels"][:], f["probe_index"][:]
-        feats, flabels, split, probs = f["features"][:], f["feature_labels"][:], f["feature_split"][:], f["source_probs"][:]
+    probe = probe_table(index, 4, seed=0)
+    extract_probe(model, spec, probe, tmp_path / "fm.h5", batch_size=5, device=torch.device("cpu"), attrs={"subset": "x"})
+    extract_features(model, spec, index, tmp_path / "features.h5", batch_size=5, device=torch.device("cpu"),
+                     attrs={"source_val_acc": 0.5})
+    with h5py.File(tmp_path / "fm.h5") as f:
+        fm, labels, probe_index = f["featuremaps"][:], f["labels"][:], f["probe_index"][:]
         attrs = dict(f.attrs)
         assert f["featuremaps"].compression == "lzf" and f["featuremaps"].chunks is not None
+    with h5py.File(tmp_path / "features.h5") as f:
+        feats, flabels, split, probs = f["features"][:], f["feature_labels"][:], f["feature_split"][:], f["source_probs"][:]
     train = index[index.split == "train"].reset_index(drop=True)
-    assert len(probe) == 12 and np.bincount(labels).tolist() == [4, 4, 4]
+    assert len(probe_index) == 12 and np.bincount(labels).tolist() == [4, 4, 4]
     assert (split == 0).sum() == 18 and (split == 1).sum() == 9
+    assert (flabels[split == 0] == train.label).all()
     np.testing.assert_allclose(probs.sum(1), 1, rtol=1e-5)
-    assert attrs["arch"] == arch and attrs["layer"] in ("layer4", "features.11") and attrs["subset"] == "x"
-    # The direct way: one image at a time through the hooks.
-    x = torch.stack([load_image(p, size) for p in train.path.iloc[probe]])
+    assert attrs["arch"] == arch and attrs["layer"] in ("layer4.1", "features.11") and attrs["subset"] == "x"
+    # The direct way: the probe images through the hooks, in one batch.
+    x = torch.stack([load_image(p, size) for p in train.path.iloc[probe_index]])
     with FeatureTap(model, arch) as tap, torch.no_grad():
         model(normalise(x))
     np.testing.assert_allclose(fm, tap.featuremap.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(feats[probe], tap.penultimate.numpy(), rtol=1e-5, atol=1e-6)
-    assert (flabels[probe] == labels).all()
-    from_file = scores_from_h5(out)
+    np.testing.assert_allclose(feats[probe_index], tap.penultimate.numpy(), rtol=1e-5, atol=1e-6)
+    assert (flabels[probe_index] == labels).all()
+    from_file = scores_from_h5(tmp_path / "fm.h5")
     direct = paper_scores(tap.featuremap.numpy().astype(np.float64), labels)
-    assert {k: from_file[k] for k in direct} == pytest.approx(direct)
-    # every baseline the file has inputs for; the agnostic ones need the workflow's attributes
-    assert {"LEEP", "NCE", "LogME", "SFDA", "NLEEP"} <= set(from_file) and "source_val_acc" not in from_file
+    assert from_file == pytest.approx(direct)
+    # every baseline the file has inputs for; the other task-agnostic one needs the workflow's attribute
+    baselines = baseline_scores(tmp_path / "features.h5")
+    assert {"LEEP", "NCE", "LogME", "SFDA", "NLEEP", "source_val_acc"} <= set(baselines)
+    assert "source_train_images" not in baselines and baselines["source_val_acc"] == 0.5
+    # on the probe rows only: the same scores as on those rows' features directly
+    from basesel.transfer import compute
+    on_probe = baseline_scores(tmp_path / "features.h5", ["LogME", "LEEP"], rows=probe_index)
+    assert set(on_probe.pop("seconds")) == {"LogME", "LEEP"}  # what each took
+    assert on_probe == pytest.approx(compute(["LogME", "LEEP"], feats[probe_index], labels, probs[probe_index]))
 
 
 def test_failure_leaves_no_file(tmp_path, target):
@@ -59,8 +71,7 @@ def test_failure_leaves_no_file(tmp_path, target):
     broken.write_bytes(b"\x89PNG truncated")
     bad.loc[bad.index[-1], "path"] = str(broken)
     spec = ArchSpec("resnet18", 0.125, 64, 7)
-    out = tmp_path / "fm.h5"
+    out = tmp_path / "features.h5"
     with pytest.raises(BaseselError, match="broken.png"):
-        extract(build_model(spec), spec, bad, out, probe_per_class=4, probe_seed=0, batch_size=5,
-                device=torch.device("cpu"), preload_max_mb=0, progress=False)
+        extract_features(build_model(spec), spec, bad, out, batch_size=5, device=torch.device("cpu"), preload_max_mb=0)
     assert list(tmp_path.iterdir()) == [broken]

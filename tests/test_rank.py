@@ -10,10 +10,13 @@ import torch
 import torchvision
 
 from basesel import synthetic
-from basesel.data import image_dataset, index_dataset, normalise
-from basesel.transfer.logme import logme
+from basesel.data import index_dataset
+from basesel.images import image_dataset, normalise
 from basesel.models import ArchSpec, build_model, checkpoint_dict
-from basesel.training import Schedule, fit
+from basesel.schedule import Schedule
+from basesel.training import fit
+from basesel.transfer.logme import logme
+from helpers import direct_logme
 
 
 def basesel_rank(*args):
@@ -46,18 +49,44 @@ def setup(tmp_path_factory):
 def test_trained_related_model_ranks_above_random_weights(setup):
     tmp, target = setup
     out = basesel_rank("--data", target, "--model", tmp / "trained.pt", "--model", tmp / "random.pt",
-                       "--scores", "LogME", "C_56", "S1", "S2", "S3", "S4", "S5", "S6", "--out", tmp / "o1")
+                       "--scores", "LogME@probe", "C_56", "S1", "S2", "S3", "S4", "S5", "S6", "--out", tmp / "o1")
     assert out.returncode == 0, out.stderr
     ranked = pd.read_csv(tmp / "o1" / "rank.tsv", sep="\t")
-    assert ranked.model.tolist() == ["trained", "random"]  # by LogME, the first score given
-    assert ranked.columns.tolist() == ["rank", "model", "LogME", "C_56", "S1", "S2", "S3", "S4", "S5", "S6", "layer", "input_size"]
-    assert (ranked.layer == "layer4").all() and (ranked.input_size == 64).all()
+    assert ranked.model.tolist() == ["trained", "random"]  # by LogME on the probe set, the first score given
+    assert ranked.columns.tolist()[:10] == ["rank", "model", "LogME@probe", "C_56", "S1", "S2", "S3", "S4", "S5", "S6"]
+    # every baseline whose inputs a candidate provides, on the probe set: the source head gives LEEP and NCE
+    assert {"LEEP@probe", "NCE@probe", "SFDA@probe", "NLEEP@probe"} <= set(ranked.columns)
+    assert (ranked.layer == "layer4.1").all() and (ranked.input_size == 64).all()  # archs.py's probed layer
     assert ranked.set_index("model").S3["trained"] > ranked.set_index("model").S3["random"]
     doc = json.loads((tmp / "o1" / "rank.json").read_text())
-    assert doc["ranked_by"] == "LogME" and doc["probe_images"] == 40 and len(doc["candidates"]) == 2
+    assert doc["ranked_by"] == "LogME@probe" and doc["probe_images"] == 40 and len(doc["candidates"]) == 2
+    # agreement with the ranking used: +1 where a score orders the two candidates the same way, -1 reversed
+    first, second = doc["candidates"]  # full precision (rank.tsv has 6 digits)
+    assert first["LogME@probe"] > second["LogME@probe"]
+    for score, tau in doc["agreement_kendall_tau"].items():
+        sign = -1 if score in ("S2", "S4", "S5", "S6") else 1
+        a, b = sign * first[score], sign * second[score]
+        assert tau == (np.sign(a - b) if a != b else "nan"), score
+    assert "agreement with that ranking" in out.stdout and "LEEP@probe" in out.stdout
     assert (tmp / "o1" / "rank.svg").stat().st_size > 1000
-    assert "rank" in out.stdout and "trained" in out.stdout.splitlines()[1]
+    assert "trained" in out.stdout.splitlines()[1]
     assert "40/40 images" in out.stderr  # the progress bar
+
+
+def test_rank_by_a_runs_leaderboard_winner_on_all_training_images(setup, tmp_path):
+    tmp, target = setup
+    summary = {"c56": {"best_alpha": 0.25}, "leaderboard_by_weighted_tau": ["source_val_acc", "NLEEP", "S3"]}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    out = basesel_rank("--data", target, "--model", tmp / "trained.pt", "--model", tmp / "random.pt",
+                       "--analysis", tmp_path / "summary.json", "--out", tmp_path / "o")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads((tmp_path / "o" / "rank.json").read_text())
+    # source_val_acc is a property of the workflow's own base models: the first score rank can compute
+    assert doc["ranked_by"] == "NLEEP" and doc["alpha"] == 0.25
+    assert "leaderboard winner" in doc["why"] and "leaderboard winner" in out.stdout
+    assert "all 48 training images" in out.stderr  # NLEEP as the workflow computes it: every training image
+    ranked = pd.read_csv(tmp_path / "o" / "rank.tsv", sep="\t").set_index("model")
+    assert ranked.loc["trained", "C_56"] == pytest.approx(ranked.loc["trained", "C_56(LOGO)"])
 
 
 def test_torchvision_weights_and_train_subfolder(setup, tmp_path):
@@ -74,7 +103,7 @@ def test_torchvision_weights_and_train_subfolder(setup, tmp_path):
     assert out.returncode == 0, out.stderr
     ranked = pd.read_csv(tmp_path / "o" / "rank.tsv", sep="\t").set_index("model")
     assert ranked.loc["mobilenet_v3_small:mnv3", "layer"] == "features.12"
-    assert ranked.loc["resnet18:r18", "layer"] == "layer4"
+    assert ranked.loc["resnet18:r18", "layer"] == "layer4"  # a torchvision ResNet: its last block
     def scaled(x):  # min-max to [-1, 1] over the two candidates, negated (smaller is better)
         return -(2 * (x - x.min()) / (x.max() - x.min()) - 1)
     assert ranked.C_56.to_numpy() == pytest.approx(0.5 * scaled(ranked.S5) + 0.5 * scaled(ranked.S6))
@@ -111,31 +140,6 @@ def test_bad_folders(setup, tmp_path):
     out = basesel_rank("--data", tmp_path / "one", "--model", tmp / "random.pt", "--out", tmp_path / "o")
     assert out.returncode == 2 and "zz.png" in out.stderr
     assert not (tmp_path / "o").exists()
-
-
-def direct_logme(f, y):
-    """The published fixed point written with explicit d x d matrices (a second implementation)."""
-    n, d = f.shape
-    out = []
-    for k in np.unique(y):
-        t = (y == k).astype(float)
-        alpha, beta = 1.0, 1.0
-        ftf, lam = f.T @ f, np.linalg.eigvalsh(f.T @ f)
-        for _ in range(100):
-            a = alpha * np.eye(d) + beta * ftf
-            m = beta * np.linalg.solve(a, f.T @ t)
-            gamma = (beta * lam / (alpha + beta * lam)).sum()
-            na, nb = gamma / (m @ m), (n - gamma) / ((t - f @ m) @ (t - f @ m))
-            done = abs(na / nb - alpha / beta) / (alpha / beta) < 1e-3
-            alpha, beta = na, nb
-            if done:
-                break
-        a = alpha * np.eye(d) + beta * ftf
-        m = beta * np.linalg.solve(a, f.T @ t)
-        ev = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - 0.5 * np.linalg.slogdet(a)[1]
-              - beta / 2 * ((t - f @ m) @ (t - f @ m)) - alpha / 2 * (m @ m) - n / 2 * np.log(2 * np.pi))
-        out.append(ev / n)
-    return np.mean(out)
 
 
 @pytest.mark.parametrize("n,d", [(60, 8), (20, 40)])

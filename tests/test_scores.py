@@ -129,4 +129,6 @@ def test_h5_and_cli(tmp_path):
     with h5py.File(tmp_path / "bad.h5", "w") as f:
         f["labels"] = Y
     bad = subprocess.run([sys.executable, "-m", "basesel.cli", "scores", str(tmp_path / "bad.h5")], capture_output=True, text=True)
-    assert bad.returncode == 2 and "no dataset 'featuremaps'" in bad.stderr
+    assert bad.returncode == 2 and "neither featuremaps nor features" in bad.stderr
+    with pytest.raises(BaseselError, match="no dataset 'featuremaps'"):
+        scores_from_h5(tmp_path / "bad.h5")

@@ -2,14 +2,17 @@
 import pytest
 import torch
 
-from basesel.training import Schedule, fit
+from basesel.schedule import Schedule
+from basesel.training import fit
+from helpers import toy_data
 
 
-def toy_data(n=64, d=5, k=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, d, generator=g)
-    y = (x[:, 0] > 0).long() + (x[:, 1] > 0.5).long()
-    return torch.utils.data.TensorDataset(x, y % k)
+def test_table3_is_the_default_and_overrides_apply_in_order():
+    assert Schedule() == Schedule(epochs=30, lr=0.01, step_size=7, gamma=0.1, optimizer="sgd")
+    merged = Schedule.from_config({"epochs": 8, "lr": 0.1}, {"epochs": 3}, None)
+    assert (merged.epochs, merged.lr, merged.step_size) == (3, 0.1, 7)
+    with pytest.raises(ValueError, match="epochz"):
+        Schedule.from_config({"epochz": 3})
 
 
 def test_step_schedule_and_log(tmp_path):
@@ -76,3 +79,20 @@ def test_seeded_runs_are_identical(tmp_path):
         fit(m, toy_data(), toy_data(), sched, seed=5, resume_path=tmp_path / f"{i}.pt", log_path=tmp_path / f"{i}.tsv")
         outs.append(m.weight.detach().clone())
     assert torch.equal(outs[0], outs[1])
+
+
+def test_batches_of_a_decoded_dataset_are_the_dataloaders(tmp_path):
+    """Whole-batch indexing gives the DataLoader's batches, values and random draws, epoch after epoch."""
+    from basesel.training import _batches
+
+    data = toy_data(n=70)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    for _ in range(3):
+        fast = list(_batches(data, 16, True, g1, 0, False))
+        slow = list(torch.utils.data.DataLoader(data, batch_size=16, shuffle=True, generator=g2))
+        assert len(fast) == len(slow) == 5
+        for (xa, ya), (xb, yb) in zip(fast, slow):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb) and ya.dtype == yb.dtype
+    assert torch.equal(g1.get_state(), g2.get_state())
+    ordered = list(_batches(data, 32, False, None, 0, False))
+    assert torch.equal(torch.cat([x for x, _ in ordered]), data.tensors[0])

@@ -40,19 +40,58 @@ def test_nce_by_hand():
     assert nce(None, y, theta) == pytest.approx(0.5 * np.log(0.5))
 
 
-def test_hscore_matches_closed_form_and_shrunk_matches_sklearn():
+def test_hscore_matches_closed_form():
     f, y, _ = data()
     c = f - f.mean(0)
     cov = c.T @ c / len(y)
     means = np.stack([c[y == k].mean(0) for k in range(3)])[y]
     between = (means - means.mean(0)).T @ (means - means.mean(0)) / len(y)
     assert hscore(f, y) == pytest.approx(np.trace(np.linalg.inv(cov) @ between))
-    lw, _ = ledoit_wolf(c, assume_centered=True)
-    assert hscore_shrunk(f, y) == pytest.approx(np.trace(np.linalg.inv(lw) @ between))
+
+
+def published_shrunk_hscore(f, y):
+    """Ibrahim, Ponomareva and Mazumder (2022): tr(pinv(Sigma_LW) (1 - a) Sigma_g), transcribed, with
+    Sigma_g the (biased) covariance of the features with every sample replaced by its class mean."""
+    from sklearn.covariance import LedoitWolf
+
+    f = f - f.mean(0)
+    lw = LedoitWolf(assume_centered=False).fit(f)
+    g = np.zeros_like(f)
+    for k in np.unique(y):
+        g[y == k] = f[y == k].mean(0)
+    g = g - g.mean(0)
+    sigma_g = g.T @ g / len(y)
+    return np.trace(np.linalg.pinv(lw.covariance_, rcond=1e-15) @ ((1 - lw.shrinkage_) * sigma_g))
+
+
+def tllib_regularized_h_score(f, y):
+    """TLlib's regularized_h_score (tllib/ranking/hscore.py), transcribed: its class-mean covariance
+    uses np.cov, which divides by n - 1 where the published formula divides by n."""
+    from sklearn.covariance import LedoitWolf
+
+    f = f.astype("float64")
+    f = f - np.mean(f, axis=0, keepdims=True)
+    g = np.zeros_like(f)
+    cov = LedoitWolf(assume_centered=False).fit(f)
+    for i in range(int(y.max() + 1)):
+        g[y == i] = np.mean(f[y == i, :], axis=0)
+    covg = np.cov(g, rowvar=False)
+    return np.trace(np.dot(np.linalg.pinv(cov.covariance_, rcond=1e-15), (1 - cov.shrinkage_) * covg))
+
+
+@pytest.mark.parametrize("n,d", [(80, 6), (12, 40)])  # n < d too: Sigma_LW is still invertible
+def test_shrunk_hscore_is_the_published_formula(n, d):
+    f, y, _ = data(n=n, d=d)
+    assert hscore_shrunk(f, y) == pytest.approx(published_shrunk_hscore(f, y), rel=1e-9)
+    assert hscore_shrunk(f, y) == pytest.approx(tllib_regularized_h_score(f, y) * (n - 1) / n, rel=1e-9)
+    # the (1 - a) factor matters: without it the value is that of the covariance shrunk a times more
+    c = f - f.mean(0)
+    lw, a = ledoit_wolf(c, assume_centered=True)
+    assert 0 < a < 1 and hscore_shrunk(f, y) < published_shrunk_hscore(f, y) / (1 - a) * (1 - 1e-9)
 
 
 def test_logme_against_direct_implementation():
-    from test_rank import direct_logme
+    from helpers import direct_logme
 
     f, y, _ = data(n=50, d=8)
     assert logme(f, y) == pytest.approx(direct_logme(f, y), rel=1e-6)
@@ -207,3 +246,77 @@ def test_nleep_pca_matches_sklearn_and_pure_components_give_zero():
     # Classes far apart: every mixture component holds one class, P(y|z) is 0 or 1, LEEP -> log 1 = 0.
     far, y2, _ = data(n=150, d=4, sep=60.0, seed=1)
     assert nleep(far, y2) == pytest.approx(0.0, abs=1e-6)
+
+
+def authors_sfda(x, y, max_iterations=3):
+    """SFDA_Score of the authors' code (TencentARC/SFDA, metrics.py and utils.iterative_A), transcribed."""
+    from scipy import linalg
+
+    def iterative_a(a):
+        v = a.sum(axis=1)
+        for _ in range(max_iterations):
+            t = a @ v
+            w = t / np.linalg.norm(t, 2)
+            t = a @ w
+            v = t / np.linalg.norm(t, 2)
+        return v.T @ a @ w
+
+    def cov(x, shrinkage=-1):
+        emp = np.cov(np.asarray(x).T, bias=1)
+        if shrinkage < 0:
+            return emp
+        mu = np.trace(emp) / emp.shape[0]
+        out = (1.0 - shrinkage) * emp
+        out.flat[:: emp.shape[0] + 1] += shrinkage * mu
+        return out
+
+    def softmax(s):
+        s = s - s.max(axis=1, keepdims=True)
+        e = np.exp(s)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def fit_predict(x, y, shrinkage=None):
+        classes, yt = np.unique(y, return_inverse=True)
+        priors = np.bincount(yt) / len(y)
+        means = np.zeros((len(classes), x.shape[1]))
+        np.add.at(means, yt, x)
+        means /= np.bincount(yt)[:, None]
+        sw = sum(priors[c] * cov(x[y == c]) for c in range(len(classes)))
+        if shrinkage is None:
+            shrinkage = max(np.exp(-5 * iterative_a(sw)), 1e-10)
+        st = cov(x, shrinkage)
+        d = x.shape[1]
+        shrunk_sw = (1.0 - shrinkage) * sw
+        shrunk_sw.flat[:: d + 1] += shrinkage * np.trace(sw) / d
+        evals, evecs = linalg.eigh(st - shrunk_sw, shrunk_sw)
+        evecs = evecs[:, np.argsort(evals)[::-1]]
+        coef = means @ evecs @ evecs.T
+        intercept = -0.5 * np.diag(means @ coef.T) + np.log(priors)
+        return softmax(x @ coef.T + intercept), shrinkage
+
+    x = x.copy()
+    n, k = len(y), len(np.unique(y))
+    prob, shrinkage = fit_predict(x, y)
+    prob = np.exp(prob) / np.exp(prob).sum(axis=1, keepdims=True)
+    means = np.stack([x[y == c].mean(axis=0) for c in range(k)])
+    others = np.stack([(means.sum(axis=0) - means[c]) / (k - 1) for c in range(k)])
+    for c in range(k):
+        idx = np.where(y == c)[0]
+        p = prob[idx, c][:, None]
+        x[idx] = p * x[idx] + (1 - p) * others[c]
+    prob, _ = fit_predict(x, y, shrinkage)
+    return prob[np.arange(n), y].sum() / n
+
+
+def test_sfda_is_the_authors_algorithm_but_for_the_exact_eigenvalue():
+    """With the authors' three-step power iteration substituted for the exact largest eigenvalue,
+    sfda reproduces their code on unbalanced classes; the exact value moves the score a little."""
+    from basesel.transfer.sfda import power_iteration
+
+    rng = np.random.default_rng(5)
+    y = np.repeat([0, 1, 2, 3], [60, 25, 10, 5])  # unbalanced
+    f = rng.normal(size=(len(y), 12)) * rng.uniform(0.05, 0.3, size=12) + 0.25 * rng.normal(size=(4, 12))[y]
+    approx = sfda(f, y, largest_eigenvalue=power_iteration)
+    assert approx == pytest.approx(authors_sfda(f, y), rel=1e-10)
+    exact = sfda(f, y)
+    assert exact != approx and exact == pytest.approx(approx, rel=1e-2)

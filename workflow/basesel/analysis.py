@@ -2,21 +2,23 @@
 
 Input is one table with a row per (arch, source, target): the scores and the fine-tuned accuracy.
 A *group* is one (arch, target) pair; correlations are taken across its source models. The
-conventions (normalisation, sign flips, the grid, tie handling, first argmax) follow
-shared/spec/metrics.md, section "Combining two metrics".
+conventions (normalisation, sign flips, the grid, tie handling, first argmax) are those of
+docs/metrics.md, section "Combining two metrics"; the statistics themselves live in stats.py.
+Everything here returns tables; `analyze` gives them all, named by their output file
+(outputs.ANALYSIS_OUTPUTS), and io.write_tables writes them.
 """
 from __future__ import annotations
 
 import itertools
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .io import BaseselError, write_json, write_tsv
-from .scores import DIRECTION, METRICS
+from . import stats as S
+from .outputs import ANALYSIS_OUTPUTS
+from .io import BaseselError
+from .scores import C56, DIRECTION, METRICS
 
 # The paper's section 5.3 numbers for the best C_56, shown beside ours.
 PAPER_C56 = {"alpha": 0.574, "mean": 0.7514, "variance": 0.005993, "max": 0.8874, "min": 0.5854,
@@ -58,22 +60,6 @@ def minmax_signed(df: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
     return out
 
 
-def spearman_rows(values: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Spearman rho of each row of `values` (R, n) with `target` (n,); average ranks for ties.
-
-    NaN where a row (or the target) is constant, as scipy.stats.spearmanr gives.
-    """
-    rx = stats.rankdata(values, axis=1)
-    ry = stats.rankdata(target)
-    rx = rx - rx.mean(axis=1, keepdims=True)
-    ry = ry - ry.mean()
-    num = rx @ ry
-    den = np.sqrt((rx * rx).sum(axis=1) * (ry @ ry))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = num / den
-    return np.where(den > 1e-12, np.clip(rho, -1, 1), np.nan)
-
-
 def groups(df: pd.DataFrame):
     """(name, row positions) per (arch, target), in a stable order."""
     for (arch, target), rows in df.groupby(["arch", "target"], sort=True):
@@ -84,37 +70,14 @@ def groups(df: pd.DataFrame):
 WTAU_RESAMPLES = 200
 
 
-def _finite(x: np.ndarray) -> np.ndarray:
-    """+-inf (S3 with zero intra-class scatter) as the largest finite floats, so that it ranks first or last."""
-    return np.where(np.isposinf(x), np.finfo(float).max, np.where(np.isneginf(x), -np.finfo(float).max, x))
-
-
-def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    xc = x - x.mean(axis=1, keepdims=True)
-    yc = y - y.mean(axis=1, keepdims=True)
-    den = np.sqrt((xc * xc).sum(1) * (yc * yc).sum(1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 1e-12, (xc * yc).sum(1) / den, np.nan)
-
-
-def _kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b of each row pair (scipy's default variant, ties included)."""
-    i, j = np.triu_indices(x.shape[1], 1)
-    dx, dy = np.sign(x[:, i] - x[:, j]), np.sign(y[:, i] - y[:, j])
-    n0 = len(i)
-    den = np.sqrt((n0 - (dx == 0).sum(1)) * (n0 - (dy == 0).sum(1)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (dx * dy).sum(1) / den, np.nan)
-
-
 def _measures(x: np.ndarray, y: np.ndarray, direction: int) -> dict[str, np.ndarray]:
     """Ranking measures of score rows x (B, n) against accuracy rows y (B, n)."""
-    first = np.argmax(direction * _finite(x), axis=1)
+    first = np.argmax(direction * S.finite(x), axis=1)
     picked = y[np.arange(len(y)), first]
     best = y.max(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         top1 = np.where(best > 0, picked / best, np.nan)
-    return {"rho": _spearman_pairs(x, y), "kendall_tau": _kendall_rows(x, y), "pearson_r": _pearson_rows(x, y),
+    return {"rho": S.spearman_pairs(x, y), "kendall_tau": S.kendall_rows(x, y), "pearson_r": S.pearson_rows(x, y),
             "top1_relative_accuracy": top1, "regret": best - picked}
 
 
@@ -122,22 +85,15 @@ def ranking_quality(score: np.ndarray, acc: np.ndarray, direction: int, n_boot: 
     """The spec's ranking measures for one score in one group, each with a 95% bootstrap interval
     over source models. `direction` orients the score for weighted tau and for 'ranked first'."""
     point = {k: float(v[0]) for k, v in _measures(score[None, :], acc[None, :], direction).items()}
-    point["weighted_tau"] = _wtau(direction * score, acc)
-    idx = rng.integers(0, len(acc), size=(n_boot, len(acc)))
+    point["weighted_tau"] = S.weighted_tau(direction * score, acc)
+    idx = S.resamples(rng, len(acc), n_boot)
     boot = _measures(score[idx], acc[idx], direction)
-    n_wboot = min(n_boot, WTAU_RESAMPLES)
-    boot["weighted_tau"] = np.array([_wtau(direction * score[i], acc[i]) for i in idx[:n_wboot]])
+    boot["weighted_tau"] = np.array([S.weighted_tau(direction * score[i], acc[i]) for i in idx[:WTAU_RESAMPLES]])
     out = {}
     for name in ("rho", "kendall_tau", "weighted_tau", "pearson_r", "top1_relative_accuracy", "regret"):
-        b = boot[name]
-        lo, hi = np.nanpercentile(b, [2.5, 97.5]) if np.isfinite(b).any() else (np.nan, np.nan)
+        lo, hi = S.interval(boot[name])
         out.update({name: point[name], f"{name}_lo": lo, f"{name}_hi": hi})
     return out
-
-
-def _spearman_pairs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman rho of each row pair of x and y (B, n): Pearson r of average ranks."""
-    return _pearson_rows(stats.rankdata(x, axis=1), stats.rankdata(y, axis=1))
 
 
 def correlations(df: pd.DataFrame, metrics=METRICS, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -176,7 +132,7 @@ def alpha_sweep(df: pd.DataFrame, step: float = 0.001, metrics=METRICS) -> pd.Da
         block = {"pair": f"C_{i[1:]}{j[1:]}", "alpha": alphas}
         for name, pos in group_list:
             combo = (1 - alphas)[:, None] * si[pos][None, :] + alphas[:, None] * sj[pos][None, :]
-            block[name] = spearman_rows(combo, acc[pos])
+            block[name] = S.spearman_rows(combo, acc[pos])
         frame = pd.DataFrame(block)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -210,9 +166,10 @@ def best_alphas(sweep: pd.DataFrame) -> pd.DataFrame:
 
 
 def leave_one_group_out(frame: pd.DataFrame, group_cols: list[str]) -> dict:
-    """Alpha fitted on all groups but one, rho measured on the one left out, averaged."""
+    """Alpha fitted on all groups but one, rho measured on the one left out, averaged; `alphas`:
+    the alpha fitted for each group (on the others)."""
     values = frame[group_cols].to_numpy(np.float64)  # (alphas, groups)
-    held, chosen = [], []
+    held, chosen, alphas = [], [], {}
     for g in range(values.shape[1]):
         others = np.delete(values, g, axis=1)
         with warnings.catch_warnings():
@@ -223,9 +180,11 @@ def leave_one_group_out(frame: pd.DataFrame, group_cols: list[str]) -> dict:
         k = int(np.nanargmax(fit))
         chosen.append(float(frame.alpha.iloc[k]))
         held.append(values[k, g])
+        alphas[group_cols[g]] = chosen[-1]
     held = np.array(held, dtype=np.float64)
     return {"rho": float(np.nanmean(held)) if np.isfinite(held).any() else np.nan,
-            "alpha_min": min(chosen) if chosen else np.nan, "alpha_max": max(chosen) if chosen else np.nan}
+            "alpha_min": min(chosen) if chosen else np.nan, "alpha_max": max(chosen) if chosen else np.nan,
+            "alphas": alphas}
 
 
 def c56_summary(best: pd.DataFrame) -> pd.DataFrame:
@@ -244,10 +203,11 @@ def c56_summary(best: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_columns(df: pd.DataFrame) -> list[str]:
-    """S1..S6, then every baseline score the table holds."""
-    from .transfer import BASELINES
+    """S1..S6, then every baseline score the table holds: on the training split, then on the probe set."""
+    from .transfer import BASELINES, PROBE_SUFFIX, SCORES
 
-    return [*METRICS, *[b for b in BASELINES if b in df.columns]]
+    return [*METRICS, *[b for b in BASELINES if b in df.columns],
+            *[b + PROBE_SUFFIX for b in SCORES if b + PROBE_SUFFIX in df.columns]]
 
 
 def leaderboard(df: pd.DataFrame, metrics, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -267,19 +227,18 @@ def leaderboard(df: pd.DataFrame, metrics, n_boot: int = 1000, seed: int = 0) ->
         boot_rho, boot_wtau = np.zeros((n_boot, len(group_list))), np.zeros((n_wboot, len(group_list)))
         for g, (_, pos) in enumerate(group_list):
             xs, ys = x[pos], acc[pos]
-            rho.append(spearman_rows(xs[None, :], ys)[0])
-            wtau.append(_wtau(xs, ys))
-            idx = rng.integers(0, len(pos), size=(n_boot, len(pos)))
-            boot_rho[:, g] = _spearman_pairs(xs[idx], ys[idx])
-            boot_wtau[:, g] = [_wtau(xs[i], ys[i]) for i in idx[:n_wboot]]
+            rho.append(S.spearman_pairs(xs[None, :], ys[None, :])[0])
+            wtau.append(S.weighted_tau(xs, ys))
+            idx = S.resamples(rng, len(pos), n_boot)
+            boot_rho[:, g] = S.spearman_pairs(xs[idx], ys[idx])
+            boot_wtau[:, g] = [S.weighted_tau(xs[i], ys[i]) for i in idx[:n_wboot]]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mr, mw = np.nanmean(boot_rho, axis=1), np.nanmean(boot_wtau, axis=1)
-            rows.append({"score": m, "mean_weighted_tau": np.nanmean(wtau),
-                         "wtau_lo": np.nanpercentile(mw, 2.5), "wtau_hi": np.nanpercentile(mw, 97.5),
-                         "mean_rho": np.nanmean(rho), "rho_lo": np.nanpercentile(mr, 2.5), "rho_hi": np.nanpercentile(mr, 97.5),
-                         "groups_defined": int(np.isfinite(rho).sum()),
-                         "kind": "paper" if m in METRICS else ("task-agnostic" if m.startswith("source_") else "baseline")})
+            (wlo, whi), (rlo, rhi) = S.interval(mw), S.interval(mr)
+            rows.append({"score": m, "mean_weighted_tau": np.nanmean(wtau), "wtau_lo": wlo, "wtau_hi": whi,
+                         "mean_rho": np.nanmean(rho), "rho_lo": rlo, "rho_hi": rhi,
+                         "groups_defined": int(np.isfinite(rho).sum()), "kind": score_kind(m)})
     board = pd.DataFrame(rows).sort_values("mean_weighted_tau", ascending=False, kind="stable").reset_index(drop=True)
     board.insert(0, "rank_by_weighted_tau", np.arange(1, len(board) + 1))
     # A score constant within every group has no defined correlation: it ranks last, not silently dropped.
@@ -287,31 +246,42 @@ def leaderboard(df: pd.DataFrame, metrics, n_boot: int = 1000, seed: int = 0) ->
     return board
 
 
-def _wtau(x, y) -> float:
-    x = _finite(x)
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return np.nan
-    return stats.weightedtau(x, y).statistic
+def with_c56(df: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
+    """The table with the paper's C_56 as two more scores (larger is better): at the paper's alpha,
+    and at the leave-one-group-out alpha (each group's rows combined with the alpha fitted on the
+    other groups), both on the min-max scaled, sign-flipped S5 and S6 of the alpha sweep."""
+    norm = minmax_signed(df, ("S5", "S6"))
+    out = df.copy()
+    out[C56[0]] = (1 - PAPER_C56["alpha"]) * norm["S5"] + PAPER_C56["alpha"] * norm["S6"]
+    frame = sweep[sweep.pair == "C_56"].reset_index(drop=True)
+    alphas = leave_one_group_out(frame, [c for c in frame.columns if c not in ("pair", "alpha", "mean")])["alphas"]
+    alpha = np.full(len(df), np.nan)
+    for name, pos in groups(df):
+        alpha[pos] = alphas.get(name, np.nan)
+    out[C56[1]] = (1 - alpha) * norm["S5"] + alpha * norm["S6"]
+    return out
 
 
-OUTPUTS = ("correlations.tsv", "alpha_sweep.tsv", "best_alpha.tsv", "c56_summary.tsv", "leaderboard.tsv", "summary.json")
+def score_kind(name: str) -> str:
+    """paper (S1..S6, C_56), task-agnostic (a property of the base model alone) or baseline."""
+    if name in METRICS or name in C56:
+        return "paper"
+    return "task-agnostic" if name.startswith("source_") else "baseline"
 
 
-def analyze(df: pd.DataFrame, outdir, *, alpha_step: float = 0.001, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Run the whole analysis on a table and write its files to `outdir`; return the summary."""
+# Outputs written as they are (io.write_tables), not at 6 significant digits: the C_56 summary
+# mixes numbers and group names.
+EXACT = ("c56_summary.tsv",)
+
+
+def analyze(df: pd.DataFrame, *, alpha_step: float = 0.001, n_boot: int = 1000, seed: int = 0) -> dict:
+    """The whole analysis of a table: {output file name (outputs.ANALYSIS_OUTPUTS): table or summary}."""
     metrics = score_columns(df)
     df = check_table(df, metrics)
-    outdir = Path(outdir)
     corr = correlations(df, metrics, n_boot=n_boot, seed=seed)
-    board = leaderboard(df, metrics, n_boot=n_boot, seed=seed)
     sweep = alpha_sweep(df, alpha_step)
     best = best_alphas(sweep)
-    c56 = c56_summary(best)
-    write_tsv(corr, outdir / "correlations.tsv", float_format="%.6g")
-    write_tsv(sweep, outdir / "alpha_sweep.tsv", float_format="%.6g")
-    write_tsv(best, outdir / "best_alpha.tsv", float_format="%.6g")
-    write_tsv(c56, outdir / "c56_summary.tsv")
-    write_tsv(board, outdir / "leaderboard.tsv", float_format="%.6g")
+    board = leaderboard(with_c56(df, sweep), [*metrics, *C56], n_boot=n_boot, seed=seed)
     c = best.set_index("pair").loc["C_56"]
     summary = {
         "n_rows": len(df), "n_groups": int(df.groupby(["arch", "target"]).ngroups),
@@ -323,8 +293,10 @@ def analyze(df: pd.DataFrame, outdir, *, alpha_step: float = 0.001, n_boot: int 
         "mean_rho_by_metric": corr.groupby("metric").rho.mean().to_dict(),
         "leaderboard_by_weighted_tau": board.score.tolist(),
     }
-    write_json(_plain(summary), outdir / "summary.json")
-    return summary
+    out = {"correlations.tsv": corr, "alpha_sweep.tsv": sweep, "best_alpha.tsv": best,
+           "c56_summary.tsv": c56_summary(best), "leaderboard.tsv": board, "summary.json": _plain(summary)}
+    assert tuple(out) == ANALYSIS_OUTPUTS
+    return out
 
 
 def _plain(obj):

@@ -1,38 +1,60 @@
-"""Checks that the JSON schema cannot express, and the plan (names, outputs) derived from config.
+"""Checks that the JSON schema cannot express, and the plan derived from the config.
 
-Runs when the workflow is parsed, so that a bad config fails before any job is started.
+Runs when the workflow is parsed, so that a bad config fails before any job is started; imports
+nothing heavy (no torch), so that a dry run and every cluster job parse the Snakefile quickly.
+Every value a rule needs is computed here once, in the shape the rule passes on (a flat value, or a
+complete schedule), so that the rules hold wiring only.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .models import MIN_INPUT_SIZE
+from . import archs as A
+from .outputs import ANALYSIS_OUTPUTS
+from .schedule import Schedule
 
 
 class ConfigError(ValueError):
-    pass
+    """A config value the schema accepts but the workflow cannot run with; the message names the key."""
 
 
 @dataclass
 class Plan:
-    archs: dict
-    targets: dict
-    subsets: list
-    embedded: dict
+    """Names and values derived from a validated config, for the rules."""
+
+    archs: dict  # name -> architecture config (name, width, input_size, pretrain)
+    targets: dict  # name -> target config
+    subsets: list  # subset names, e.g. cw20-0, hz4-3
+    embedded: dict  # dataset name -> generator settings ("source" and embedded targets)
     folders: dict  # dataset name -> root folder (ImageFolder layout, or torchvision's for torchvision targets)
     torchvision: dict = field(default_factory=dict)  # target name -> torchvision dataset class name
     class_counts: dict = field(default_factory=dict)  # folder datasets: classes in train/
-    final_outputs: list = field(default_factory=list)
+    pretrain: dict = field(default_factory=dict)  # arch -> its complete pretraining schedule
+    finetune: dict = field(default_factory=dict)  # the complete fine-tuning schedule
+    whole: dict = field(default_factory=dict)  # arch -> schedule of its whole-pool model (curves and layers)
+    truncate: dict = field(default_factory=dict)  # the schedule of the layer selection's new FC layers
     curves: list = field(default_factory=list)  # architectures of the Figure 1 training curves
     layers: list = field(default_factory=list)  # architectures of the Appendix A.2 layer selection
-    whole_schedules: dict = field(default_factory=dict)  # arch -> schedule of its whole-pool model
-    keep_checkpoints: bool = False  # curves.keep_checkpoints: every epoch's model of the curves archs
+    final_outputs: list = field(default_factory=list)
 
     @property
-    def whole(self) -> list:
+    def whole_archs(self) -> list:
         """Architectures that need a model trained on the whole source pool (curves and layers share it)."""
         return list(dict.fromkeys([*self.curves, *self.layers]))
+
+    def arch_spec(self, arch: str) -> dict:
+        """What builds the model: architecture name, width, input size (the class count comes from the data)."""
+        a = self.archs[arch]
+        return {"arch": a["name"], "width": a["width"], "input_size": a["input_size"]}
+
+    def planned_images(self, dataset: str) -> int:
+        """Images of a dataset before its index exists: its configured size (embedded), or 1,500
+        per class of a folder (the resource estimates read the index once it is written)."""
+        if dataset in self.embedded:
+            e = self.embedded[dataset]
+            return e["classes"] * (e["train_per_class"] + e.get("val_per_class", 0) + e.get("test_per_class", 0))
+        return 1500 * self.class_counts[dataset]
 
 
 def _folder_classes(root: str, split: str, what: str) -> list[str]:
@@ -60,6 +82,11 @@ def merge_nulls(config: dict) -> None:
 
 
 def check_config(config: dict) -> Plan:
+    """Check what the schema cannot (folders exist, sizes fit, names are unique) and derive the plan.
+
+    `config` must have been validated against the schema (defaults filled). Raises ConfigError
+    naming the first problem found.
+    """
     from .data import subset_names
 
     probe = config["featuremaps"]["probe_per_class"]
@@ -83,6 +110,7 @@ def check_config(config: dict) -> Plan:
         targets[name] = t
         if "embedded" in t:
             e = t["embedded"]
+            # A folder target's class sizes are known once it is indexed: the probe rule checks them.
             if e["train_per_class"] < probe:
                 raise ConfigError(f"targets[{name}]: train_per_class={e['train_per_class']} is fewer than featuremaps.probe_per_class={probe}")
             if e["kind"] == "digits" and e["classes"] > 10:
@@ -110,8 +138,9 @@ def check_config(config: dict) -> Plan:
     for a in config["architectures"]:
         if a["name"] in archs:
             raise ConfigError(f"architectures: {a['name']!r} is listed twice")
-        if a["input_size"] < MIN_INPUT_SIZE[a["name"]]:
-            raise ConfigError(f"architectures[{a['name']}]: input_size {a['input_size']} is below the {MIN_INPUT_SIZE[a['name']]} px "
+        need = A.get(a["name"]).min_input_size
+        if a["input_size"] < need:
+            raise ConfigError(f"architectures[{a['name']}]: input_size {a['input_size']} is below the {need} px "
                               f"this architecture needs for a non-empty last conv featuremap")
         archs[a["name"]] = a
 
@@ -129,12 +158,14 @@ def check_config(config: dict) -> Plan:
         raise ConfigError(f"subsets: {len(subsets)} base model(s) per architecture; rank correlations need at least 3")
 
     plan = Plan(archs, targets, subsets, embedded, folders, torchvision, class_counts)
+    plan.pretrain = {a: Schedule.from_config(archs[a].get("pretrain")).as_dict() for a in archs}
+    plan.finetune = Schedule.from_config(config["finetune"].get("schedule")).as_dict()
     plan.curves, plan.layers = _experiment_archs(config, archs)
-    override = config.get("curves", {}).get("schedule", {})
-    plan.whole_schedules = {a: {**archs[a].get("pretrain", {}), **override} for a in archs}
-    plan.keep_checkpoints = bool(config.get("curves", {}).get("keep_checkpoints", False))
-    if plan.whole and "embedded" in src:
-        per = min(src["embedded"]["val_per_class"], config.get("curves", {}).get("probe_per_class", 10))
+    plan.whole = {a: Schedule.from_config(archs[a].get("pretrain"), config["curves"].get("schedule")).as_dict()
+                  for a in plan.whole_archs}
+    plan.truncate = Schedule.from_config(config["finetune"].get("schedule"), config["layers"].get("schedule")).as_dict()
+    if plan.curves and "embedded" in src:
+        per = min(src["embedded"]["val_per_class"], config["curves"]["probe_per_class"])
         if per < 2:
             raise ConfigError("curves: the whole-pool model's probe set (source validation images, at most "
                               f"curves.probe_per_class per class) would hold {per} image per class; S3 needs at least 2")
@@ -163,34 +194,16 @@ def _experiment_archs(config: dict, archs: dict) -> tuple[list, list]:
     return out[0], out[1]
 
 
-def by_arch(values: dict):
-    """A Snakemake params function: the value of `values` for the job's {arch} wildcard."""
-    def pick(wildcards):
-        return values[wildcards.arch]
-
-    return pick
-
-
 def final_outputs(plan: Plan) -> list[str]:
-    out = [
-        "results/analysis/table.tsv",
-        "results/analysis/correlations.tsv",
-        "results/analysis/best_alpha.tsv",
-        "results/analysis/c56_summary.tsv",
-        "results/plots/data.png",
-        "results/plots/subsets.tsv",
-        "results/plots/finetune.svg",
-        "results/plots/figure2.svg",
-        "results/plots/figure3.svg",
-        "results/plots/leaderboard.svg",
-        "results/analysis/leaderboard.tsv",
-    ]
+    """What `rule all` asks for: the analysis, the figures, and the experiments that are enabled."""
+    out = [f"results/analysis/{name}" for name in ("table.tsv", *ANALYSIS_OUTPUTS)]
+    out += ["results/plots/data.png", "results/plots/subsets.tsv", "results/plots/finetune.svg",
+            "results/plots/figure2.svg", "results/plots/figure3.svg", "results/plots/leaderboard.svg",
+            "results/analysis/costs.tsv", "results/plots/cost.svg"]
     out += [f"results/plots/pretraining_{a}.svg" for a in plan.archs]
     out += [f"results/plots/scores_{a}.svg" for a in plan.archs]
     if plan.curves:
         out += ["results/curves/correlations.tsv", "results/plots/figure1.svg"]
-        # Requested, so that turning keep_checkpoints on reruns the whole-pool training.
-        out += [f"results/curves/{a}/checkpoints" for a in plan.curves if plan.keep_checkpoints]
     if plan.layers:
         out += ["results/layers/correlations.tsv", "results/plots/figure4.svg", "results/plots/figure5.svg"]
     return out

@@ -1,25 +1,20 @@
-"""Datasets in ImageFolder layout: indexing, validation, the paper's subsets, probe sets, loading.
+"""Datasets in ImageFolder layout: indexing, validation, the paper's subsets and probe sets.
 
 A dataset root holds one folder per split (`train/`, `val/` or `test/`), each with one folder per
 class; labels are class folders in sorted order, as torchvision's ImageFolder assigns them.
+No torch here: the Snakefile uses this module when it is parsed (images.py loads pixels).
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from .io import BaseselError
-from .resources import fits_preload  # the same test sets the SLURM runtime estimate
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
-# ImageNet statistics: the normalisation torchvision's models are trained with.
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 
 
 def scan_split(root, split: str) -> pd.DataFrame:
@@ -149,66 +144,42 @@ def make_subset(index: pd.DataFrame, name: str, seed: int) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def probe_rows(train: pd.DataFrame, per_class: int, seed: int) -> np.ndarray:
-    """Positions in `train` of the probe set: `per_class` images per class, drawn with `seed`."""
+def probe_rows(rows: pd.DataFrame, per_class: int, seed: int, *, short: str = "error") -> np.ndarray:
+    """Positions in `rows` of a probe set: `per_class` images per class, drawn with `seed`.
+
+    The draw of class `label` depends only on (seed, label) and the class's rows, so adding images
+    of other classes changes nothing. A class with fewer than `per_class` rows is an error naming
+    it (`short="error"`, a target's probe set: the paper takes 10 per class) or gives all its rows
+    (`short="all"`, the source validation probe of Figure 1).
+    """
+    if per_class < 1:
+        raise BaseselError(f"probe_per_class must be >= 1, got {per_class}")
+    if short not in ("error", "all"):
+        raise ValueError(f"short must be 'error' or 'all', not {short!r}")
     picks = []
-    for label, rows in train.reset_index(drop=True).groupby("label"):
-        if len(rows) < per_class:
-            raise BaseselError(f"class {rows['class'].iloc[0]!r} has {len(rows)} training images, fewer than probe_per_class={per_class}")
+    for label, group in rows.reset_index(drop=True).groupby("label"):
+        if len(group) < per_class and short == "error":
+            raise BaseselError(f"class {group['class'].iloc[0]!r} has {len(group)} training images, "
+                               f"fewer than probe_per_class={per_class}")
         rng = np.random.default_rng([seed, int(label)])
-        picks.append(np.sort(rng.choice(rows.index.to_numpy(), size=per_class, replace=False)))
+        picks.append(np.sort(rng.choice(group.index.to_numpy(), size=min(per_class, len(group)), replace=False)))
+    if not picks:
+        raise BaseselError("no images to draw a probe set from")
     return np.concatenate(picks)
 
 
-# --- loading ------------------------------------------------------------------------------------
-
-def load_image(path: str, size: int) -> torch.Tensor:
-    """Decode one image to a (3, size, size) uint8 tensor (RGB, bilinear resize)."""
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise BaseselError(f"unreadable image {path}: {exc}") from None
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
+def target_rows(index: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """A target's train rows then its test rows (the order of every feature file), and the split
+    of each row (0 train, 1 test)."""
+    train = index[index.split == "train"]
+    test = index[index.split == "test"]
+    rows = pd.concat([train, test], ignore_index=True)
+    return rows, np.r_[np.zeros(len(train), np.uint8), np.ones(len(test), np.uint8)]
 
 
-class ImageList(torch.utils.data.Dataset):
-    """(image uint8, label) pairs decoded on demand: the streaming path for large datasets."""
-
-    def __init__(self, paths, labels, size: int):
-        self.paths = list(paths)
-        self.labels = torch.as_tensor(np.array(labels, copy=True), dtype=torch.long)
-        self.size = size
-
-    def __len__(self):
-        return len(self.paths)
-
-    def __getitem__(self, i):
-        return load_image(self.paths[i], self.size), self.labels[i]
-
-
-def preload(paths, labels, size: int, workers: int = 0) -> torch.utils.data.TensorDataset:
-    """Decode a whole image list into memory once (small datasets: every epoch reuses it)."""
-    ds = ImageList(paths, labels, size)
-    loader = torch.utils.data.DataLoader(ds, batch_size=256, num_workers=workers)
-    xs, ys = zip(*loader) if len(ds) else ((torch.empty(0, 3, size, size, dtype=torch.uint8),), (torch.empty(0, dtype=torch.long),))
-    return torch.utils.data.TensorDataset(torch.cat(xs), torch.cat(ys))
-
-
-def image_dataset(paths, labels, size: int, preload_max_mb: float, workers: int = 0):
-    """Preloaded when it fits in `preload_max_mb`, else decoded on the fly."""
-    return preload(paths, labels, size, workers) if fits_preload(len(paths), size, preload_max_mb) else ImageList(paths, labels, size)
-
-
-def normalise(x: torch.Tensor) -> torch.Tensor:
-    """uint8 (B,3,H,W) to float, scaled and normalised with ImageNet statistics."""
-    mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
-    return (x.float() / 255.0 - mean) / std
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return math.ceil(n / batch_size)
+def probe_table(index: pd.DataFrame, per_class: int, seed: int) -> pd.DataFrame:
+    """The probe rows of a target (its train split), with `train_position`: the row's position in
+    the train split, which is the row's position in the target's feature files too."""
+    train = index[index.split == "train"].reset_index(drop=True)
+    picks = probe_rows(train, per_class, seed)
+    return train.iloc[picks].assign(train_position=picks).reset_index(drop=True)

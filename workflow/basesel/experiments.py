@@ -6,19 +6,18 @@ fine-tuning).
 
 - Standardised curve (Figure 1): a metric over the epochs minus its mean, divided by its population
   standard deviation (ddof=0), so that it has mean 0 and variance 1, as the paper plots them.
-- Correlation of two series: Spearman rho (average ranks for ties, +-inf ranked beyond every finite
-  value) and Pearson r (NaN if a value is not finite); both NaN where a series is constant.
+- Correlation of two series: stats.correlation (Spearman rho and Pearson r).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from .analysis import _finite, spearman_rows
 from .io import BaseselError
 from .scores import DIRECTION, METRICS
+from .stats import correlation, finite
 
-# The columns a curves.ScoreTracker adds to every epoch's log row.
+# The columns of a whole-pool model's per-epoch scores (curves.epoch_scores).
 TRACKED = (*METRICS, "feature_norm")
 
 
@@ -37,24 +36,14 @@ def standardise(values) -> np.ndarray:
     return out
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    if len(x) < 2 or not (np.isfinite(x).all() and np.isfinite(y).all()):
-        return float("nan")
-    xc, yc = x - x.mean(), y - y.mean()
-    den = np.sqrt((xc @ xc) * (yc @ yc))
-    return float(np.clip(xc @ yc / den, -1, 1)) if den > 1e-12 else float("nan")
+def read_curves(epochs_path, scores_path) -> pd.DataFrame:
+    """A whole-pool model's training log (epochs.tsv) joined with its per-epoch scores (scores.tsv)."""
+    from .io import read_tsv
 
-
-def correlation(x, y) -> tuple[float, float]:
-    """(Spearman rho, Pearson r) of two series; NaN where either is constant (or, for Pearson,
-    not finite). +inf ranks above every finite value for Spearman."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.shape != y.shape or x.ndim != 1:
-        raise BaseselError(f"correlation needs two series of equal length, got shapes {x.shape} and {y.shape}")
-    if len(x) < 2 or np.isnan(x).any() or np.isnan(y).any():
-        return float("nan"), float("nan")
-    rho = float(spearman_rows(_finite(x)[None, :], _finite(y))[0])
-    return rho, _pearson(x, y)
+    epochs, scores = read_tsv(epochs_path), read_tsv(scores_path)
+    if sorted(epochs.epoch) != sorted(scores.epoch):
+        raise BaseselError(f"{scores_path} scores epochs {sorted(scores.epoch)}, but {epochs_path} logs {sorted(epochs.epoch)}")
+    return epochs.merge(scores, on="epoch", validate="one_to_one")
 
 
 def curve_correlations(logs: dict[str, pd.DataFrame], metrics=TRACKED) -> pd.DataFrame:
@@ -63,7 +52,7 @@ def curve_correlations(logs: dict[str, pd.DataFrame], metrics=TRACKED) -> pd.Dat
     for arch, log in logs.items():
         missing = [m for m in (*metrics, "val_acc", "epoch") if m not in log.columns]
         if missing:
-            raise BaseselError(f"{arch}: the training log lacks column(s) {', '.join(missing)}; was it recorded with a ScoreTracker?")
+            raise BaseselError(f"{arch}: the per-epoch table lacks column(s) {', '.join(missing)}")
         acc = log.val_acc.to_numpy(np.float64)
         for m in metrics:
             rho, r = correlation(log[m].to_numpy(np.float64), acc)
@@ -90,9 +79,26 @@ def layer_correlations(table: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
         for m in metrics:
             x = g[m].to_numpy(np.float64)
             rho, r = correlation(x, acc)
-            pick = int(np.argmax(DIRECTION.get(m, 1) * _finite(x)))
+            pick = int(np.argmax(DIRECTION.get(m, 1) * finite(x)))
             out.append({"arch": arch, "target": target, "metric": m, "spearman_rho": rho, "pearson_r": r,
                         "layers": len(g), "picked_layer": int(layer[pick]), "picked_accuracy": float(acc[pick]),
                         "best_layer": int(layer[best]), "best_accuracy": float(acc[best]),
                         "regret": float(acc[best] - acc[pick])})
     return pd.DataFrame(out)
+
+
+# What layers.layer_scores writes about each conv layer, before its S1..S6.
+LAYER_COLUMNS = ["layer", "conv", "output", "channels", "height", "width"]
+
+
+def layer_table(scores: dict[str, pd.DataFrame], heads: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """A row per (target, layer): the layer's description, S1..S6 and the truncate fine-tuning accuracy."""
+    frames = []
+    for target, s in scores.items():
+        merged = s.merge(heads[target], on="layer", how="inner", validate="one_to_one")
+        if len(merged) != len(s):
+            raise BaseselError(f"{target}: the layer scores and the layer heads cover different layers")
+        frames.append(merged.assign(target=target))
+    table = pd.concat(frames, ignore_index=True)
+    return table[["target", *LAYER_COLUMNS, *METRICS, *[c for c in table.columns
+                                                       if c not in ("target", *LAYER_COLUMNS, *METRICS)]]]

@@ -1,95 +1,120 @@
-"""Featuremap dumps: one HDF5 file per (base model, target), written in one forward pass.
+"""Forward passes of a base model over a target, written to HDF5: two files per (base model, target).
 
-One pass over the target's train and test images gives, through forward hooks, the probed layer's
-featuremaps (kept for the probe rows only), the penultimate features (the head's input) and the
-source head's softmax. Each batch is written as it comes, so memory holds one batch; the file is
-written under a temporary name and renamed when complete.
+- The features file (`extract_features`): one pass over the target's train and test images gives,
+  through forward hooks, the penultimate features (the head's input) and the source head's softmax.
+  It depends on the model and the target's images only: fine-tuning in head mode and the baseline
+  scores read it, and a new probe set does not rewrite it.
+  Datasets: features (M,D) float32, feature_labels (M,), feature_split (M,) [0 train, 1 test],
+  source_probs (M,Cs) float32. Rows: the train split, then the test split (data.target_rows).
+- The featuremap file (`extract_probe`): one pass over the probe images (data.probe_table) gives
+  the probed layer's featuremaps, float32 as the model produced them (no lossy cast: S5 counts
+  exact zeros). Datasets: featuremaps (P,C,H,W), labels (P,), probe_index (P,) [the row's
+  position in the train split, and so in the features file].
 
-Datasets: featuremaps (P,C,H,W) float32 [as the model produced them, no lossy cast], labels (P,),
-probe_index (P,) [row in the target's train split], features (M,D) float32, feature_labels (M,),
-feature_split (M,) [0 train, 1 test], source_probs (M,Cs) float32.
+Each batch is written as it comes by a second thread (lzf chunks of about 1 MiB), so memory holds a
+few batches and compression overlaps the next forward pass; a file is written under a temporary
+name and renamed when complete. Its `seconds` attribute is the time of the pass (decoding, forward
+and writing), what a score reading the file costs on top of its own computation (costs.py).
 """
 from __future__ import annotations
 
-import os
 import queue
-import sys
 import threading
+import time
 
-# Shared cluster filesystems often lack POSIX locks; HDF5 must not need them (read before h5py loads).
-os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
+import h5py
+import numpy as np
+import pandas as pd
+import torch
 
-import h5py  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from . import __version__  # noqa: E402
-from .data import image_dataset, normalise, probe_rows  # noqa: E402
-from .io import atomic_path  # noqa: E402
-from .models import ArchSpec, FeatureTap, probe_layer  # noqa: E402
+from . import __version__
+from .data import target_rows
+from .images import image_dataset, loader, normalise
+from .io import BaseselError, atomic_path
+from .models import ArchSpec, FeatureTap, probe_layer
+from .progress import Progress
 
 COMPRESSION = {"compression": "lzf"}
+CHUNK_BYTES = 2**20  # about 1 MiB: h5py's sweet spot between per-chunk overhead and partial reads
 
 
-def extract(model: torch.nn.Module, spec: ArchSpec, target_index: pd.DataFrame, out_path, *, probe_per_class: int,
-            probe_seed: int, batch_size: int, device, attrs: dict | None = None, preload_max_mb: float = 2048,
-            workers: int = 0, progress: bool = True, dataset=None) -> None:
-    """Write the featuremap file for one model and one target (index rows with split train/test).
+def file_attrs(spec: ArchSpec, classes, **extra) -> dict:
+    """The attributes every file of a forward pass carries: what model and which classes made it."""
+    return {"arch": spec.arch, "width": spec.width, "input_size": spec.input_size,
+            "num_source_classes": spec.num_classes, "target_classes": list(classes), "basesel_version": __version__,
+            **extra}
 
-    `dataset` may hold the train rows then the test rows already decoded (the benchmark passes one
-    to time extraction apart from image decoding).
-    """
-    train = target_index[target_index.split == "train"].reset_index(drop=True)
-    test = target_index[target_index.split == "test"].reset_index(drop=True)
-    probe = probe_rows(train, probe_per_class, probe_seed)
-    rows = pd.concat([train, test], ignore_index=True)
-    split = np.r_[np.zeros(len(train), np.uint8), np.ones(len(test), np.uint8)]
-    is_probe = np.zeros(len(rows), bool)
-    is_probe[probe] = True
-    probe_slot = np.cumsum(is_probe) - 1  # where each probe row goes in the featuremaps dataset
 
+def forward_pass(model: torch.nn.Module, spec: ArchSpec, rows: pd.DataFrame, *, batch_size: int, device,
+                 preload_max_mb: float = 2048, workers: int = 0, label: str = "forward", dataset=None):
+    """Yield (slice of `rows`, batch output of `model`) over `rows` (columns path, label), in order,
+    in eval mode without gradients, with the model on `device`. `dataset` may hold the rows'
+    images already decoded (the benchmarks pass one to time the pass apart from decoding)."""
     if dataset is None:
         dataset = image_dataset(rows.path.tolist(), rows.label.to_numpy(), spec.input_size, preload_max_mb, workers)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0 if isinstance(dataset, torch.utils.data.TensorDataset) else workers,
-                                         pin_memory=device.type == "cuda")
     model.eval().to(device)
-    layer_name, _ = probe_layer(model, spec.arch)
-    with atomic_path(out_path, ".h5") as tmp, h5py.File(tmp, "w", locking=False) as f, FeatureTap(model, spec.arch) as tap, \
-            _Writer(f) as writer, torch.no_grad():
-        created = False
-        done = 0
-        for x, _ in loader:
-            logits = model(normalise(x.to(device, non_blocking=True)))
-            fm = tap.featuremap.float().cpu().numpy()
+    done = 0
+    with torch.no_grad(), Progress(label, len(rows)) as progress:
+        for x, _ in loader(dataset, batch_size, device, workers):
+            out = model(normalise(x.to(device, non_blocking=True)))
+            yield slice(done, done + len(x)), out
+            done += len(x)
+            progress.update(len(x))
+    if done != len(rows):
+        raise BaseselError(f"the loader gave {done} images but there are {len(rows)} rows")
+
+
+def extract_features(model: torch.nn.Module, spec: ArchSpec, target_index: pd.DataFrame, out_path, *, batch_size: int,
+                     device, attrs: dict | None = None, preload_max_mb: float = 2048, workers: int = 0,
+                     dataset=None) -> None:
+    """Write the features file of one model on one target (index rows with split train/test)."""
+    rows, split = target_rows(target_index)
+    start = time.perf_counter()
+    with atomic_path(out_path, ".h5") as tmp, h5py.File(tmp, "w", locking=False) as f, \
+            FeatureTap(model, spec.arch) as tap, _Writer(f) as writer:
+        for sl, logits in forward_pass(model, spec, rows, batch_size=batch_size, device=device,
+                                       preload_max_mb=preload_max_mb, workers=workers, label="[features]",
+                                       dataset=dataset):
             pen = tap.penultimate.float().cpu().numpy()
             probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
-            if not created:
-                _create(f, len(probe), fm.shape[1:], len(rows), pen.shape[1], probs.shape[1])
-                created = True
-            sl = slice(done, done + len(x))
+            if "features" not in f:
+                _dataset(f, "features", (len(rows), pen.shape[1]))
+                _dataset(f, "source_probs", (len(rows), probs.shape[1]))
             writer.put("features", sl, pen)
             writer.put("source_probs", sl, probs)
-            sel = is_probe[sl]
-            if sel.any():
-                slots = probe_slot[sl][sel]
-                writer.put("featuremaps", slice(slots[0], slots[-1] + 1), fm[sel])
-            done += len(x)
-            if progress:
-                print(f"\r[featuremaps] {done}/{len(rows)} images", end="", file=sys.stderr, flush=True)
         writer.join()
-        if progress:
-            print(file=sys.stderr)
-        f["labels"] = train.label.to_numpy()[probe].astype(np.int64)
-        f["probe_index"] = probe.astype(np.int64)
         f["feature_labels"] = rows.label.to_numpy().astype(np.int64)
         f["feature_split"] = split
-        f.attrs.update({
-            "arch": spec.arch, "width": spec.width, "input_size": spec.input_size, "layer": layer_name,
-            "num_source_classes": spec.num_classes, "probe_per_class": probe_per_class, "probe_seed": probe_seed,
-            "target_classes": list(dict.fromkeys(train["class"])), "basesel_version": __version__,
-            **(attrs or {}),
-        })
+        f.attrs.update(file_attrs(spec, dict.fromkeys(rows.loc[split == 0, "class"]),
+                                  seconds=time.perf_counter() - start, **(attrs or {})))
+
+
+def extract_probe(model: torch.nn.Module, spec: ArchSpec, probe: pd.DataFrame, out_path, *, batch_size: int, device,
+                  attrs: dict | None = None, preload_max_mb: float = 2048, workers: int = 0, dataset=None) -> None:
+    """Write the featuremap file of one model on one target's probe set (data.probe_table rows)."""
+    layer_name, _ = probe_layer(model, spec.arch)
+    start = time.perf_counter()
+    with atomic_path(out_path, ".h5") as tmp, h5py.File(tmp, "w", locking=False) as f, \
+            FeatureTap(model, spec.arch) as tap, _Writer(f) as writer:
+        for sl, _ in forward_pass(model, spec, probe, batch_size=batch_size, device=device,
+                                  preload_max_mb=preload_max_mb, workers=workers, label="[featuremaps]",
+                                  dataset=dataset):
+            fm = tap.featuremap.float().cpu().numpy()
+            if "featuremaps" not in f:
+                shape = fm.shape[1:]
+                chunk = (max(1, min(len(probe), CHUNK_BYTES // (4 * int(np.prod(shape))))), *shape)
+                f.create_dataset("featuremaps", (len(probe), *shape), np.float32, chunks=chunk, **COMPRESSION)
+            writer.put("featuremaps", sl, fm)
+        writer.join()
+        f["labels"] = probe.label.to_numpy().astype(np.int64)
+        f["probe_index"] = probe.train_position.to_numpy().astype(np.int64)
+        f.attrs.update(file_attrs(spec, dict.fromkeys(probe["class"]), layer=layer_name,
+                                  seconds=time.perf_counter() - start, **(attrs or {})))
+
+
+def _dataset(f: h5py.File, name: str, shape) -> None:
+    m, d = shape
+    f.create_dataset(name, shape, np.float32, chunks=(max(1, min(m, CHUNK_BYTES // 4 // d)), d), **COMPRESSION)
 
 
 class _Writer:
@@ -134,11 +159,3 @@ class _Writer:
             self.error = self.error or RuntimeError("aborted")
             self.queue.put(None)
             self.thread.join()
-
-
-def _create(f: h5py.File, n_probe: int, fm_shape, m: int, d: int, cs: int) -> None:
-    fm_chunk = (max(1, min(n_probe, 2**20 // (4 * int(np.prod(fm_shape))))),) + tuple(fm_shape)
-    f.create_dataset("featuremaps", (n_probe, *fm_shape), np.float32, chunks=fm_chunk, **COMPRESSION)
-    # Chunks of about 1 MiB: h5py's sweet spot between per-chunk overhead and partial reads.
-    f.create_dataset("features", (m, d), np.float32, chunks=(max(1, min(m, 2**18 // d)), d), **COMPRESSION)
-    f.create_dataset("source_probs", (m, cs), np.float32, chunks=(max(1, min(m, 2**18 // cs)), cs), **COMPRESSION)

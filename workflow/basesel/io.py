@@ -1,4 +1,8 @@
-"""Small file helpers: every artifact is written under a temporary name and renamed when complete."""
+"""Small file helpers: every artifact is written under a temporary name and renamed when complete.
+
+pandas is imported where a table is read or written, not here: the scripts of small jobs import
+this module first, and most of them never touch a table.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -7,22 +11,31 @@ import os
 import tempfile
 from pathlib import Path
 
-import pandas as pd
-
 
 class BaseselError(Exception):
     """A problem with the user's input, reported without a traceback by the CLI and the scripts."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ""):
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    The file gets the permissions a plain open() would give it (0666 less the umask): mkstemp
+    creates 0600, which would hide results from colleagues on a shared project folder.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -30,12 +43,14 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
         raise
 
 
-def write_tsv(df: pd.DataFrame, path, **kwargs) -> None:
+def write_tsv(df, path, **kwargs) -> None:
     with atomic_path(path, ".tsv") as tmp:
         df.to_csv(tmp, sep="\t", index=False, **kwargs)
 
 
-def read_tsv(path) -> pd.DataFrame:
+def read_tsv(path):
+    import pandas as pd
+
     return pd.read_csv(path, sep="\t")
 
 
@@ -49,3 +64,15 @@ def write_json(obj, path) -> None:
 def read_json(path):
     with open(path) as fh:
         return json.load(fh)
+
+
+def write_tables(tables: dict, outdir, float_format: str = "%.6g", exact=()) -> None:
+    """Write named tables (file name -> DataFrame, or a JSON-ready dict for .json names) to
+    `outdir`; floats at `float_format`, except in the tables named in `exact`."""
+    for name, table in tables.items():
+        if name.endswith(".json"):
+            write_json(table, Path(outdir) / name)
+        elif name in exact:
+            write_tsv(table, Path(outdir) / name)
+        else:
+            write_tsv(table, Path(outdir) / name, float_format=float_format)

@@ -2,7 +2,8 @@
 
 A width multiplier scales every channel count (and AlexNet/VGG's hidden FC width); at width 1.0 the
 model is exactly torchvision's. The module names torchvision uses (`features`, `classifier`,
-`layer4`, `fc`) are the contract that the featuremap hooks and head replacement rely on.
+`layer4`, `fc`) are the contract that the hooks and head replacement rely on; which module is the
+probed layer, the head or conv layer k is written once, in archs.py.
 """
 from __future__ import annotations
 
@@ -13,11 +14,7 @@ from torch import nn
 from torchvision import models as tvm
 from torchvision.models.resnet import BasicBlock
 
-ARCHITECTURES = ("alexnet", "vgg16", "resnet18")
-
-# Smallest input each architecture accepts: AlexNet's stride-4 11x11 stem and two 3/2 max-pools
-# need 63 px for a 3x3 conv5 map; VGG16 and ResNet18 downsample by 16 and 32 before the probed layer.
-MIN_INPUT_SIZE = {"alexnet": 63, "vgg16": 16, "resnet18": 32}
+from . import archs as A
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ def _alexnet(num_classes: int, width: float) -> nn.Module:
 
 
 def _vgg16(num_classes: int, width: float) -> nn.Module:
-    cfg = [v if v == "M" else _scaled(v, width) for v in tvm.vgg.cfgs["D"]]
+    cfg = [v if v == "M" else _scaled(v, width) for v in A.VGG16_CFG]
     model = tvm.vgg.VGG(tvm.vgg.make_layers(cfg, batch_norm=False), num_classes=num_classes)
     if width == 1.0:
         return model
@@ -118,51 +115,47 @@ _BUILDERS = {"alexnet": _alexnet, "vgg16": _vgg16, "resnet18": _resnet18}
 
 def build_model(spec: ArchSpec) -> nn.Module:
     """Build an untrained model for `spec`; raises ValueError naming a bad field."""
-    if spec.arch not in _BUILDERS:
-        raise ValueError(f"unknown architecture {spec.arch!r}; expected one of {', '.join(ARCHITECTURES)}")
+    need = A.get(spec.arch).min_input_size
     if not spec.width > 0:
         raise ValueError(f"width must be > 0, got {spec.width}")
-    if spec.input_size < MIN_INPUT_SIZE[spec.arch]:
-        raise ValueError(
-            f"{spec.arch} needs input_size >= {MIN_INPUT_SIZE[spec.arch]} px, got {spec.input_size}"
-        )
+    if spec.input_size < need:
+        raise ValueError(f"{spec.arch} needs input_size >= {need} px, got {spec.input_size}")
     if spec.num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {spec.num_classes}")
     return _BUILDERS[spec.arch](spec.num_classes, float(spec.width))
 
 
+def module(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called `name` (e.g. features.11, layer4.1, classifier.6)."""
+    return model.get_submodule(name)
+
+
 def probe_layer(model: nn.Module, arch: str) -> tuple[str, nn.Module]:
-    """The spec's "last conv layer": last conv block after its ReLU, before any pooling."""
-    if arch == "alexnet":
-        return "features.11", model.features[11]
-    if arch == "vgg16":
-        return "features.29", model.features[29]
-    if arch == "resnet18":
-        return "layer4", model.layer4
-    raise ValueError(f"unknown architecture {arch!r}")
+    """The paper's "last conv layer" (archs.Architecture.probe): after its ReLU, before any pooling."""
+    return A.get(arch).probe.tap, module(model, A.get(arch).probe.tap)
 
 
 def head(model: nn.Module, arch: str) -> nn.Linear:
     """The last FC layer, the one fine-tuning replaces."""
-    return model.fc if arch == "resnet18" else model.classifier[6]
+    return module(model, A.get(arch).head)
 
 
 def replace_head(model: nn.Module, arch: str, num_classes: int) -> nn.Linear:
+    """Put a new FC layer (torch's default init) with `num_classes` outputs in place of the head."""
     old = head(model, arch)
     new = nn.Linear(old.in_features, num_classes)
-    if arch == "resnet18":
-        model.fc = new
-    else:
-        model.classifier[6] = new
+    parent, _, name = A.get(arch).head.rpartition(".")
+    setattr(module(model, parent) if parent else model, name, new)
     return new
 
 
 def penultimate_dim(model: nn.Module, arch: str) -> int:
+    """Width of the head's input, the penultimate features."""
     return head(model, arch).in_features
 
 
 class FeatureTap:
-    """Forward hooks capturing the probe layer's output and the head's input in one forward pass."""
+    """Forward hooks capturing the probed layer's output and the head's input in one forward pass."""
 
     def __init__(self, model: nn.Module, arch: str):
         self.featuremap: torch.Tensor | None = None
@@ -180,6 +173,7 @@ class FeatureTap:
         self.penultimate = inputs[0].detach()
 
     def close(self) -> None:
+        """Remove the hooks."""
         for h in self._handles:
             h.remove()
 
@@ -204,7 +198,11 @@ def checkpoint_dict(model: nn.Module, spec: ArchSpec, **extra) -> dict:
 
 
 def load_checkpoint(path: str, map_location="cpu") -> tuple[nn.Module, ArchSpec, dict]:
-    """Load a basesel checkpoint safely (never full pickle) and rebuild its model."""
+    """Load a basesel checkpoint safely (never full pickle) and rebuild its model.
+
+    The model is built on the meta device, where initialisation draws nothing and costs nothing
+    (a VGG16 classifier's random init takes a second), and then takes the checkpoint's tensors.
+    """
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # a pickle with code objects, a truncated file, not a torch file
@@ -212,6 +210,7 @@ def load_checkpoint(path: str, map_location="cpu") -> tuple[nn.Module, ArchSpec,
     if not isinstance(ckpt, dict) or ckpt.get("format") != "basesel-checkpoint-1":
         raise ValueError(f"{path}: not a basesel checkpoint (missing format tag)")
     spec = ArchSpec(ckpt["arch"], ckpt["width"], ckpt["input_size"], ckpt["num_classes"])
-    model = build_model(spec)
-    model.load_state_dict(ckpt["state_dict"])
+    with torch.device("meta"):
+        model = build_model(spec)
+    model.load_state_dict(ckpt["state_dict"], assign=True)
     return model, spec, ckpt

@@ -1,4 +1,8 @@
-"""Figures: the paper's Figures 1 to 5, and views of the data, pretraining, scores and fine-tuning."""
+"""Figures: the paper's Figures 1 to 5, and views of the data, pretraining, scores and fine-tuning.
+
+Every function builds a figure from a table and returns it (tests read its panels and series);
+`save` writes it under a temporary name and closes it.
+"""
 from __future__ import annotations
 
 import matplotlib
@@ -10,20 +14,21 @@ import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
-from .scores import DIRECTION, METRICS  # noqa: E402
+from .scores import C56, DIRECTION, METRICS  # noqa: E402
 
 METRIC_COLOURS = dict(zip(METRICS, plt.get_cmap("tab10").colors))
 ARCH_STYLES = {"alexnet": "-", "vgg16": ":", "resnet18": "--"}
 
 
-def _save(fig, path) -> None:
+def save(fig, path) -> None:
+    """Write a figure (format from the suffix) under a temporary name, then close it."""
     suffix = "." + str(path).rsplit(".", 1)[-1]
     with atomic_path(path, suffix) as tmp:
         fig.savefig(tmp, format=suffix[1:], bbox_inches="tight", dpi=110)
     plt.close(fig)
 
 
-def data_montage(indexes: dict[str, pd.DataFrame], path, per_dataset: int = 12, seed: int = 0, thumb: int = 48) -> None:
+def data_montage(indexes: dict[str, pd.DataFrame], per_dataset: int = 12, seed: int = 0, thumb: int = 48):
     """A row of training images per dataset, from different classes."""
     fig, axes = plt.subplots(len(indexes), 1, figsize=(per_dataset * 0.75, 0.95 * len(indexes)), squeeze=False)
     for ax, (name, index) in zip(axes[:, 0], indexes.items()):
@@ -37,10 +42,10 @@ def data_montage(indexes: dict[str, pd.DataFrame], path, per_dataset: int = 12, 
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(f"{name}\n{len(classes)} cl.", rotation=0, ha="right", va="center", fontsize=8)
-    _save(fig, path)
+    return fig
 
 
-def pretraining_curves(logs: dict[str, pd.DataFrame], arch: str, path) -> None:
+def pretraining_curves(logs: dict[str, pd.DataFrame], arch: str):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     cmap = plt.get_cmap("viridis")
     for i, (subset, log) in enumerate(logs.items()):
@@ -50,10 +55,10 @@ def pretraining_curves(logs: dict[str, pd.DataFrame], arch: str, path) -> None:
     ax1.set(xlabel="epoch", ylabel="training loss", title=f"{arch}: training loss")
     ax2.set(xlabel="epoch", ylabel="validation top-1", title=f"{arch}: validation accuracy (own subset's classes)")
     ax2.legend(fontsize=6, ncol=2, loc="best")
-    _save(fig, path)
+    return fig
 
 
-def scores_vs_accuracy(table: pd.DataFrame, arch: str, path) -> None:
+def scores_vs_accuracy(table: pd.DataFrame, arch: str):
     """One panel per metric: each target's base models, metric against fine-tuned accuracy."""
     df = table[table.arch == arch]
     fig, axes = plt.subplots(1, len(METRICS), figsize=(3.1 * len(METRICS), 3))
@@ -66,10 +71,10 @@ def scores_vs_accuracy(table: pd.DataFrame, arch: str, path) -> None:
     axes[0].set_ylabel("fine-tuned top-1")
     axes[-1].legend(fontsize=7)
     fig.suptitle(f"{arch}: scores against fine-tuned accuracy, one point per base model")
-    _save(fig, path)
+    return fig
 
 
-def finetune_heatmap(table: pd.DataFrame, path) -> None:
+def finetune_heatmap(table: pd.DataFrame):
     archs = list(dict.fromkeys(table.arch))
     fig, axes = plt.subplots(1, len(archs), figsize=(4 * len(archs), 0.28 * table.source.nunique() + 1.5), squeeze=False)
     for ax, arch in zip(axes[0], archs):
@@ -81,10 +86,10 @@ def finetune_heatmap(table: pd.DataFrame, path) -> None:
             ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v < 0.6 else "black")
         ax.set_title(arch)
     fig.colorbar(im, ax=axes[0].tolist(), label="fine-tuned top-1")
-    _save(fig, path)
+    return fig
 
 
-def figure2(corr: pd.DataFrame, path) -> None:
+def figure2(corr: pd.DataFrame):
     """Spearman rho between each metric and accuracy, per target, one panel per architecture."""
     archs = list(dict.fromkeys(corr.arch))
     fig, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs), 3.4), squeeze=False, sharey=True)
@@ -102,10 +107,10 @@ def figure2(corr: pd.DataFrame, path) -> None:
         ax.set(ylim=(-1.05, 1.05), title=arch)
     axes[0, 0].set_ylabel("Spearman rho (metric, accuracy)")
     axes[0, -1].legend(fontsize=7, ncol=3)
-    _save(fig, path)
+    return fig
 
 
-def figure3(sweep: pd.DataFrame, best: pd.DataFrame, path) -> None:
+def figure3(sweep: pd.DataFrame, best: pd.DataFrame):
     """rho of C_ij(alpha) against alpha, a line per (arch, target), a panel per pair."""
     pairs = list(dict.fromkeys(sweep.pair))
     group_cols = [c for c in sweep.columns if c not in ("pair", "alpha", "mean")]
@@ -134,13 +139,13 @@ def figure3(sweep: pd.DataFrame, best: pd.DataFrame, path) -> None:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=7, bbox_to_anchor=(0.5, -0.06))
-    _save(fig, path)
+    return fig
 
 
 KIND_COLOURS = {"paper": "tab:orange", "baseline": "tab:blue", "task-agnostic": "tab:grey"}
 
 
-def leaderboard_figure(board: pd.DataFrame, path) -> None:
+def leaderboard_figure(board: pd.DataFrame):
     """Every score's mean weighted tau and mean rho over (architecture, target) groups, with intervals."""
     board = board.iloc[::-1]
     fig, axes = plt.subplots(1, 2, figsize=(10, 0.32 * len(board) + 1.4), sharey=True)
@@ -154,10 +159,10 @@ def leaderboard_figure(board: pd.DataFrame, path) -> None:
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in KIND_COLOURS.values()]
     axes[1].legend(handles, [f"{k} score" for k in KIND_COLOURS], fontsize=7, loc="lower right")
     fig.suptitle("Scores oriented so that larger is better; 95% bootstrap intervals over base models", fontsize=9)
-    _save(fig, path)
+    return fig
 
 
-def figure1(logs: dict[str, pd.DataFrame], corr: pd.DataFrame, path) -> None:
+def figure1(logs: dict[str, pd.DataFrame], corr: pd.DataFrame):
     """Validation accuracy (left axis) and S1..S6 and the feature norm standardised over the epochs
     (right axis: mean 0, variance 1, as the paper plots them), a panel per architecture; the legend
     gives each metric's Spearman rho with validation accuracy across epochs."""
@@ -186,10 +191,10 @@ def figure1(logs: dict[str, pd.DataFrame], corr: pd.DataFrame, path) -> None:
         ax.legend(handles, labels, fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.16))
         if len(log) <= 12:
             ax.set_xticks(log.epoch)
-    _save(fig, path)
+    return fig
 
 
-def figure4(table: pd.DataFrame, path) -> None:
+def figure4(table: pd.DataFrame):
     """Truncate fine-tuning accuracy against the conv layer index the network is cut after, a line
     per target, a panel per architecture; a star marks each target's best layer."""
     archs = list(dict.fromkeys(table.arch))
@@ -207,10 +212,10 @@ def figure4(table: pd.DataFrame, path) -> None:
         ax.set(xlabel="conv layer index (network cut after it)", ylim=(0, 1.02), title=f"{arch}: truncate fine-tuning")
     axes[0, 0].set_ylabel("top-1 test accuracy")
     axes[0, -1].legend(fontsize=7, loc="best")
-    _save(fig, path)
+    return fig
 
 
-def figure5(corr: pd.DataFrame, path) -> None:
+def figure5(corr: pd.DataFrame):
     """Spearman rho between each raw metric and truncate fine-tuning accuracy across layers, per
     target, one panel per architecture (grouped bars, as the paper's Figure 5)."""
     archs = list(dict.fromkeys(corr.arch))
@@ -231,4 +236,41 @@ def figure5(corr: pd.DataFrame, path) -> None:
         ax.set(ylim=(-1.05, 1.05), title=f"{arch}: across {n} conv layers")
     axes[0, 0].set_ylabel("Spearman rho (metric, accuracy)")
     axes[0, -1].legend(fontsize=7, ncol=3)
-    _save(fig, path)
+    return fig
+
+
+def rank_figure(table: pd.DataFrame, by: str):
+    """`basesel rank`'s candidates as bars of the score they are ranked by, best at the top."""
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(table) + 1.2))
+    ax.barh(table.model[::-1], table[by][::-1], color="tab:blue")
+    ax.set_xlabel(by + (" (smaller is better)" if DIRECTION.get(by, 1) < 0 else " (larger is better)"))
+    ax.set_title(f"candidates ranked by {by}")
+    return fig
+
+
+def cost_figure(board: pd.DataFrame, costs: pd.DataFrame):
+    """Each score's mean weighted tau (leaderboard) against its mean cost per (base model, target), on
+    a log scale, beside the cost of the fine-tuning it would spare (costs.py). The task-agnostic
+    baselines cost nothing measurable and are left out."""
+    from .costs import FINETUNE
+
+    seconds = costs.groupby("score").seconds.mean()
+    for name in C56:  # the combination is computed from S1..S6: their cost
+        seconds[name] = seconds.get("S1", np.nan)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    shown = board[board.score.isin(seconds.index)]
+    for kind, rows in shown.groupby("kind"):
+        ax.scatter(seconds[rows.score], rows.mean_weighted_tau, color=KIND_COLOURS[kind], label=f"{kind} score",
+                   zorder=3)
+    for row in shown.itertuples():
+        ax.annotate(row.score, (seconds[row.score], row.mean_weighted_tau), fontsize=6, xytext=(3, 2),
+                    textcoords="offset points")
+    if FINETUNE in seconds:
+        ax.axvline(seconds[FINETUNE], color="black", ls="--", lw=1,
+                   label=f"fine-tuning one pair ({seconds[FINETUNE]:.2g} s)")
+    ax.set_xscale("log")
+    ax.set(xlabel="seconds per (base model, target): the score plus its forward pass",
+           ylabel="mean weighted Kendall tau", ylim=(-1, 1))
+    ax.axhline(0, color="black", lw=0.5)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig

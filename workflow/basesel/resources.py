@@ -27,7 +27,7 @@ DEVICE_FLOPS = {"gpu": 2.0e13, "cpu": 2.0e10}
 # Images per second one CPU thread decodes and resizes (ImageNet-sized JPEG to 224 px).
 DECODE_PER_THREAD = 120.0
 SAFETY = 1.5  # multiplier on every estimate
-START_MINUTES = 5.0  # job start-up, imports, reading the index, writing outputs
+START_MINUTES = 2.0  # a job's start-up, imports, reading its inputs, writing outputs (a group job adds each)
 
 
 @lru_cache(maxsize=None)

@@ -1,4 +1,4 @@
-"""The seed paper's six featuremap scores S1..S6, as shared/spec/metrics.md defines them.
+"""The seed paper's six featuremap scores S1..S6, as docs/metrics.md defines them.
 
 `ScoreAccumulator` computes all six in one streaming pass over batches of featuremaps: its memory
 is one (K, D) array of class means plus one batch, whatever the number of images. Sums are kept
@@ -15,6 +15,9 @@ import numpy as np
 from .io import BaseselError
 
 METRICS = ("S1", "S2", "S3", "S4", "S5", "S6")
+# The paper's combination C_56 as the leaderboard ranks it: at the paper's alpha, and at the alpha
+# fitted on the other (architecture, target) groups (analysis.with_c56).
+C56 = ("C_56(0.574)", "C_56(LOGO)")
 # +1 where larger is better, -1 where smaller is better (the spec's table).
 DIRECTION = {"S1": 1, "S2": -1, "S3": 1, "S4": -1, "S5": -1, "S6": -1}
 
@@ -60,6 +63,7 @@ class ScoreAccumulator:
         self.shape: tuple[int, ...] | None = None
 
     def update(self, featuremaps: np.ndarray, labels: np.ndarray) -> None:
+        """Add a batch: featuremaps (N, C, H, W) and their labels (N,)."""
         fm = np.asarray(featuremaps)
         labels = np.asarray(labels)
         if fm.ndim != 4:
@@ -93,6 +97,7 @@ class ScoreAccumulator:
         self.count += fm.shape[0]
 
     def result(self) -> dict[str, float]:
+        """S1..S6 of everything added so far; BaseselError where they are undefined."""
         n_total, k_total = self.count, len(self.n)
         if k_total < 2:
             raise BaseselError(f"S1..S3 need at least 2 classes in the probe set, got {k_total}")
@@ -122,16 +127,9 @@ def paper_scores(featuremaps: np.ndarray, labels: np.ndarray, margin: float = 1.
     return acc.result()
 
 
-def scores_from_h5(path, margin: float = 1.0, batch_size: int = 64, baselines=None) -> dict[str, float]:
-    """S1..S6 streamed from an HDF5 file's `featuremaps` and `labels` datasets, then the baselines.
-
-    `baselines`: names from basesel.transfer.BASELINES, or None for every one whose inputs the file
-    holds (`features` and `feature_labels` of the train split, `source_probs`, the source attributes).
-    An explicitly requested baseline whose input is missing is an error.
-    """
+def scores_from_h5(path, margin: float = 1.0, batch_size: int = 64) -> dict[str, float]:
+    """S1..S6 streamed from an HDF5 file's `featuremaps` (N, C, H, W) and `labels` (N,) datasets."""
     import h5py
-
-    from . import transfer
 
     with h5py.File(path, "r", locking=False) as f:
         for key in ("featuremaps", "labels"):
@@ -143,31 +141,4 @@ def scores_from_h5(path, margin: float = 1.0, batch_size: int = 64, baselines=No
         acc = ScoreAccumulator(margin)
         for start in range(0, len(labels), batch_size):
             acc.update(fm[start:start + batch_size], labels[start:start + batch_size])
-        result = acc.result()
-        has = {"features": "features" in f and "feature_labels" in f, "source_probs": "source_probs" in f}
-        wanted = list(transfer.BASELINES) if baselines is None else list(baselines)
-        unknown = [b for b in wanted if b not in transfer.BASELINES]
-        if unknown:
-            raise BaseselError(f"unknown baseline score(s) {', '.join(unknown)}; known: {', '.join(transfer.BASELINES)}")
-        strict = baselines is not None
-        for name in [b for b in wanted if b in transfer.AGNOSTIC]:
-            if name in f.attrs:
-                result[name] = float(f.attrs[name])
-            elif strict:
-                raise BaseselError(f"{path}: attribute {name!r} missing, needed for the {name} baseline")
-        feature_scores = [b for b in wanted if b in transfer.SCORES]
-        if feature_scores and not has["features"]:
-            if strict:
-                raise BaseselError(f"{path}: datasets 'features' and 'feature_labels' missing, needed for {', '.join(feature_scores)}")
-            feature_scores = []
-        if feature_scores:
-            train = f["feature_split"][:] == 0 if "feature_split" in f else slice(None)
-            x, y = f["features"][:][train], f["feature_labels"][:][train]
-            probs = f["source_probs"][:][train] if has["source_probs"] else None
-            needing = [b for b in feature_scores if transfer.SCORES[b][1]]
-            if probs is None and needing:
-                if strict:
-                    raise BaseselError(f"{path}: dataset 'source_probs' missing, needed for {', '.join(needing)}")
-                feature_scores = [b for b in feature_scores if b not in needing]
-            result.update(transfer.compute(feature_scores, x, y, probs))
-    return result
+        return acc.result()

@@ -2,7 +2,8 @@
 
 Without it, a wrong partition or a GPU request on a partition without GPUs surfaces as an sbatch
 error per job ("invalid partition specified", "Invalid generic resource (gres) specification")
-after the DAG is built. Here the same mistakes end the run at once with the key to change.
+after the DAG is built, and a group job that packs several GPU jobs side by side asks SLURM for
+several GPUs. Here the same mistakes end the run at once with the key to change.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def parse_sinfo(text: str) -> dict[str, Partition]:
 
 
 def sinfo() -> str:
+    """The cluster's partitions, as `sinfo -h -o "%P %a %G"` prints them."""
     if not shutil.which("sinfo"):
         raise BaseselError("the SLURM executor is selected but `sinfo` is not on PATH: run Snakemake on a login node "
                            "of the cluster (or drop --profile slurm to run locally)")
@@ -50,6 +52,34 @@ def sinfo() -> str:
     if out.returncode != 0:
         raise BaseselError(f"`sinfo` failed ({out.returncode}): {out.stderr.strip()}")
     return out.stdout
+
+
+def check_jobs(dag, sinfo_text: str) -> None:
+    """The checks of check_partitions and check_groups on the jobs a Snakemake DAG will run."""
+    requests, groups = {}, {}
+    for job in dag.needrun_jobs():
+        group = dag.get_job_group(job)
+        if group is not None:
+            groups.setdefault(group.groupid, group)
+        if job.rule.name in requests or job.is_local:
+            continue
+        res = job.resources
+        part = res.get("slurm_partition")
+        requests[job.rule.name] = (str(part) if part else None, bool(res.get("gpu")))
+    check_partitions(requests, sinfo_text)
+    check_groups({gid: int(g.resources.get("gpu", 0) or 0) for gid, g in groups.items()})
+
+
+def check_groups(gpus: dict[str, int]) -> None:
+    """gpus: group id -> GPUs its SLURM job would ask for. More than one means the group's GPU jobs
+    were packed side by side, which happens when a GPU job's threads (compute.threads) are fewer
+    than the profile's `cores`."""
+    wide = {gid: n for gid, n in gpus.items() if n > 1}
+    if wide:
+        example = ", ".join(f"{gid} ({n} GPUs)" for gid, n in sorted(wide.items())[:3])
+        raise BaseselError(f"group jobs would ask SLURM for more than one GPU: {example}. Their GPU jobs run one at a "
+                           f"time only when compute.threads (the threads of each) is at least the profile's `cores` "
+                           f"(the CPUs of a group job): set cores in {PROFILE} to compute.threads.")
 
 
 def check_partitions(requests: dict[str, tuple[str | None, bool]], sinfo_text: str) -> None:

@@ -1,4 +1,8 @@
-"""The glue every workflow script shares: log redirection, threads, clean errors."""
+"""The glue every workflow script shares: warm start, log redirection, threads, clean errors.
+
+A script imports only this module at the top and everything else inside its `main`, so that a job
+handed to the warm server (warm.py) pays for no import in its own process.
+"""
 from __future__ import annotations
 
 import sys
@@ -7,21 +11,28 @@ import traceback
 from .io import BaseselError
 
 
-def run(snakemake, main) -> None:
-    """Call main(snakemake) with stderr sent to the rule's log.
+def run(snakemake, main, torch: bool = False) -> None:
+    """Run this job: hand it to the warm server when one is running (local runs), else call
+    main(snakemake) here, with stderr sent to the rule's log. `torch`: the job computes with torch,
+    which then uses the job's thread count (snakemake.threads).
 
     A BaseselError (bad input) ends the job with its message alone, in the log and on the
     terminal; any other exception keeps its traceback in the log.
     """
+    from . import warm
+
+    script = getattr(sys.modules["__main__"], "__file__", None)
+    status = warm.hand_over(snakemake, script) if script else None
+    if status is not None:
+        sys.exit(status)
     terminal = sys.stderr
     log = open(snakemake.log[0], "w", buffering=1) if snakemake.log else terminal
     sys.stderr = log
     try:
-        # Only scripts that already imported torch use it; importing it here would cost the
-        # numpy-only jobs (scores, plots, analysis) almost a second each.
-        torch = sys.modules.get("torch")
-        if torch is not None:
-            torch.set_num_threads(max(1, int(snakemake.threads)))
+        if torch:  # not for the numpy-only jobs (scores, plots, analysis): the import costs seconds
+            import torch as _torch
+
+            _torch.set_num_threads(max(1, int(snakemake.threads)))
         main(snakemake)
     except BaseselError as exc:
         message = f"basesel: error in rule {snakemake.rule}: {exc}"

@@ -1,4 +1,4 @@
-"""Training with the paper's Table 3 schedule, resumable after a killed job.
+"""Training with a schedule (schedule.py: the paper's Table 3 by default), resumable after a killed job.
 
 Cross-entropy, SGD, learning rate `lr` multiplied by `gamma` every `step_size` epochs. After every
 epoch the full state (model, optimiser, RNG streams, log rows) is saved atomically to a resume
@@ -13,7 +13,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,25 +22,7 @@ import torch
 from torch import nn
 
 from .io import BaseselError, atomic_path
-
-# Table 3 of the paper.
-PAPER_SCHEDULE = {"epochs": 30, "lr": 0.01, "step_size": 7, "gamma": 0.1}
-
-
-@dataclass(frozen=True)
-class Schedule:
-    epochs: int = 30
-    lr: float = 0.01
-    step_size: int = 7
-    gamma: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 0.0005
-    batch_size: int = 64
-    optimizer: str = "sgd"
-
-    @classmethod
-    def from_config(cls, cfg: dict) -> "Schedule":
-        return cls(**{k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg})
+from .schedule import Schedule
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -54,22 +36,25 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
 def fingerprint(obj) -> str:
+    """A short hash of a JSON-able object: what a resume file must match to be reused."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class Progress:
-    """One line per `every` steps to stderr (a log file under Snakemake, the terminal otherwise)."""
+    """One line per epoch to stderr (a log file under Snakemake, the terminal otherwise)."""
 
     def __init__(self, label: str, total_epochs: int, stream=None):
         self.label, self.total, self.stream = label, total_epochs, stream or sys.stderr
 
     def epoch(self, row: dict) -> None:
+        """Print one epoch's log row."""
         parts = [f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()]
         print(f"[{self.label}] epoch {row['epoch']}/{self.total} " + " ".join(parts[1:]), file=self.stream, flush=True)
 
@@ -81,12 +66,19 @@ def loader_workers(device: torch.device, threads: int) -> int:
 
 
 def _batches(dataset, batch_size: int, shuffle: bool, generator: torch.Generator | None, workers: int, pin: bool):
-    if isinstance(dataset, torch.utils.data.TensorDataset):
-        workers = 0  # already decoded in memory: worker processes would only copy it
-    return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-        num_workers=workers, pin_memory=pin, drop_last=False,
-    )
+    """Batches of `dataset` in the order a DataLoader(batch_size, shuffle, generator) gives them.
+
+    A decoded TensorDataset is indexed a whole batch at a time (the sampler hands it the batch's
+    index list): the same batches, values and random draws as the DataLoader's per-sample fetch and
+    collate, without their per-sample cost, which exceeds the training step of a small head.
+    """
+    if not isinstance(dataset, torch.utils.data.TensorDataset):
+        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                                           num_workers=workers, pin_memory=pin, drop_last=False)
+    sampler = (torch.utils.data.RandomSampler(dataset, generator=generator) if shuffle
+               else torch.utils.data.SequentialSampler(dataset))
+    return torch.utils.data.DataLoader(dataset, batch_size=None, generator=generator, num_workers=0, pin_memory=pin,
+                                       sampler=torch.utils.data.BatchSampler(sampler, batch_size, drop_last=False))
 
 
 def evaluate(model: nn.Module, dataset, batch_size: int, device, prepare) -> tuple[float, float]:
@@ -205,6 +197,7 @@ def _save_resume(path: Path, key, epoch, model, opt, sched, gen, rows) -> None:
 
 
 def clear_resume(path) -> None:
+    """Remove a resume file once its job's outputs are written."""
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -1,14 +1,14 @@
-# Datasets: generate the embedded default, index and validate every dataset, cut source subsets.
+# Datasets: generate the embedded default, index and validate every dataset, cut each source subset
+# (one job each: a new subset size adds jobs, it reruns none), draw each target's probe set.
 
 
 rule embedded_dataset:
     output:
         directory("results/data/embedded/{dataset}"),
     params:
+        code=code("embedded_dataset.py"),
         spec=embedded_spec,
         seed=config["seed"],
-    input:
-        lib("synthetic"),
     log:
         "logs/data/embedded_{dataset}.log",
     conda:
@@ -20,13 +20,12 @@ rule embedded_dataset:
 rule index_dataset:
     input:
         root=dataset_input,
-        code=lib("data", "tvdatasets"),
     output:
         "results/data/index/{dataset}.tsv",
     params:
+        code=code("index_dataset.py"),
         splits=dataset_splits,
-        min_train=min_train_images,
-        torchvision=lambda wc: PLAN.torchvision.get(wc.dataset, ""),
+        torchvision=torchvision_dataset,
         seed=config["seed"],
     threads: config["compute"]["threads"]
     resources:
@@ -39,18 +38,36 @@ rule index_dataset:
         "../scripts/index_dataset.py"
 
 
-rule subsets:
+rule subset:
     input:
         index="results/data/index/source.tsv",
-        code=lib("data"),
     output:
-        expand("results/subsets/{subset}.tsv", subset=SUBSETS),
+        "results/subsets/{subset}.tsv",
     params:
-        names=SUBSETS,
+        code=code("subset.py"),
         seed=config["seed"],
     log:
-        "logs/data/subsets.log",
+        "logs/data/subset_{subset}.log",
     conda:
         "../../envs/basesel.yaml"
     script:
-        "../scripts/subsets.py"
+        "../scripts/subset.py"
+
+
+# The probe set of a target: featuremaps.probe_per_class training images per class, seeded. A class
+# with fewer images is named here, before any featuremap is computed.
+rule probe:
+    input:
+        index="results/data/index/{target}.tsv",
+    output:
+        "results/probes/{target}.tsv",
+    params:
+        code=code("probe.py"),
+        probe_per_class=config["featuremaps"]["probe_per_class"],
+        seed=config["seed"],
+    log:
+        "logs/data/probe_{target}.log",
+    conda:
+        "../../envs/basesel.yaml"
+    script:
+        "../scripts/probe.py"

@@ -1,27 +1,49 @@
-# Featuremaps: one HDF5 per (base model, target); one job per base model writes all its targets
-# (a job is mostly start-up at the embedded scale, so one per target would triple the wall time).
+# Forward passes of every base model over every target, one (base model, target) pair per file:
+# the features file (penultimate features and source softmax of the target's train and test
+# images: depends on the model and the images) apart from the featuremap file (the probed layer on
+# the probe images: depends on the probe set too), so that a new probe set reruns the cheap pass only.
+
+
+rule features:
+    input:
+        model="results/pretrain/{arch}/{subset}/model.pt",
+        index="results/data/index/{target}.tsv",
+    output:
+        "results/features/{arch}/{subset}/{target}.h5",
+    params:
+        code=code("features.py"),
+    threads: config["compute"]["threads"]
+    resources:
+        gpu=GPU,
+        runtime=target_pass_runtime,
+        mem_mb=TRAIN_MEM,
+    log:
+        "logs/features/{arch}/{subset}/{target}.log",
+    benchmark:
+        "results/benchmarks/features/{arch}/{subset}/{target}.tsv"
+    conda:
+        "../../envs/basesel.yaml"
+    script:
+        "../scripts/features.py"
 
 
 rule featuremaps:
     input:
         model="results/pretrain/{arch}/{subset}/model.pt",
-        indexes=target_indexes,
-        code=lib("models", "featuremaps", "data"),
+        probe="results/probes/{target}.tsv",
     output:
-        expand("results/featuremaps/{{arch}}/{{subset}}/{target}.h5", target=TARGETS),
+        "results/featuremaps/{arch}/{subset}/{target}.h5",
     params:
-        targets=list(TARGETS),
-        settings=config["featuremaps"],
-        seed=config["seed"],
+        code=code("featuremaps.py"),
     threads: config["compute"]["threads"]
     resources:
         gpu=GPU,
-        runtime=featuremaps_runtime,
+        runtime=probe_pass_runtime,
         mem_mb=TRAIN_MEM,
     log:
-        "logs/featuremaps/{arch}/{subset}.log",
+        "logs/featuremaps/{arch}/{subset}/{target}.log",
     benchmark:
-        "results/benchmarks/featuremaps/{arch}/{subset}.tsv"
+        "results/benchmarks/featuremaps/{arch}/{subset}/{target}.tsv"
     conda:
         "../../envs/basesel.yaml"
     script:

@@ -1,28 +1,28 @@
-# Fine-tuning, the ground truth: replace the last FC layer and train it (head mode, on cached
-# penultimate features, one job per base model for all targets) or the whole network (full mode,
-# on images, one job per base model and target). Only the rule of the configured mode exists.
+# Fine-tuning, the ground truth, one (base model, target) pair per job: replace the last FC layer and
+# train it on the cached penultimate features (mode head, the paper's protocol), or train the whole
+# network on images (mode full). Only the rule of the configured mode exists.
 
 if config["finetune"]["mode"] == "head":
 
     rule finetune_head:
         input:
-            h5=featuremap_files,
-            code=lib("finetune", "training"),
+            h5="results/features/{arch}/{subset}/{target}.h5",
         output:
-            result=expand("results/finetune/{{arch}}/{{subset}}/{target}.json", target=TARGETS),
-            log=expand("results/finetune/{{arch}}/{{subset}}/{target}.log.tsv", target=TARGETS),
+            result="results/finetune/{arch}/{subset}/{target}.json",
+            epochs="results/finetune/{arch}/{subset}/{target}.epochs.tsv",
         params:
-            targets=list(TARGETS),
-            settings=config["finetune"],
+            code=code("finetune_head.py"),
+            schedule=PLAN.finetune,
             seed=config["seed"],
+            resume="results/finetune/{arch}/{subset}/{target}.resume.pt",
         threads: config["compute"]["threads"]
         resources:
-            runtime=table_runtime(3.0),
-            mem_mb=table_mem,
+            runtime=size_runtime(3.0),
+            mem_mb=size_mem,
         log:
-            "logs/finetune/{arch}/{subset}.log",
+            "logs/finetune/{arch}/{subset}/{target}.log",
         benchmark:
-            "results/benchmarks/finetune/{arch}/{subset}.tsv"
+            "results/benchmarks/finetune/{arch}/{subset}/{target}.tsv"
         conda:
             "../../envs/basesel.yaml"
         script:
@@ -34,12 +34,12 @@ else:
         input:
             model="results/pretrain/{arch}/{subset}/model.pt",
             index="results/data/index/{target}.tsv",
-            code=lib("finetune", "training", "models", "data"),
         output:
             result="results/finetune/{arch}/{subset}/{target}.json",
-            log="results/finetune/{arch}/{subset}/{target}.log.tsv",
+            epochs="results/finetune/{arch}/{subset}/{target}.epochs.tsv",
         params:
-            settings=config["finetune"],
+            code=code("finetune_full.py"),
+            schedule=PLAN.finetune,
             seed=config["seed"],
             resume="results/finetune/{arch}/{subset}/{target}.resume.pt",
         threads: config["compute"]["threads"]

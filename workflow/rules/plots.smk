@@ -5,7 +5,6 @@ rule plot_data:
     input:
         indexes=expand("results/data/index/{dataset}.tsv", dataset=["source", *TARGETS]),
         subsets=expand("results/subsets/{subset}.tsv", subset=SUBSETS),
-        code=lib("plots"),
     output:
         montage=report(
             "results/plots/data.png",
@@ -20,6 +19,7 @@ rule plot_data:
             labels={"figure": "subset sizes"},
         ),
     params:
+        code=code("plot_data.py"),
         datasets=["source", *TARGETS],
         subsets=SUBSETS,
         seed=config["seed"],
@@ -33,8 +33,7 @@ rule plot_data:
 
 rule plot_pretraining:
     input:
-        logs=expand("results/pretrain/{{arch}}/{subset}/log.tsv", subset=SUBSETS),
-        code=lib("plots"),
+        epochs=expand("results/pretrain/{{arch}}/{subset}/epochs.tsv", subset=SUBSETS),
     output:
         report(
             "results/plots/pretraining_{arch}.svg",
@@ -44,6 +43,7 @@ rule plot_pretraining:
             labels={"architecture": "{arch}", "subset": "all", "file": "curves"},
         ),
     params:
+        code=code("plot_pretraining.py"),
         subsets=SUBSETS,
     log:
         "logs/plots/pretraining_{arch}.log",
@@ -56,7 +56,6 @@ rule plot_pretraining:
 rule plot_scores:
     input:
         table="results/analysis/table.tsv",
-        code=lib("plots"),
     output:
         report(
             "results/plots/scores_{arch}.svg",
@@ -64,6 +63,8 @@ rule plot_scores:
             category="3. Scores",
             labels={"architecture": "{arch}"},
         ),
+    params:
+        code=code("plot_scores.py"),
     log:
         "logs/plots/scores_{arch}.log",
     conda:
@@ -75,7 +76,6 @@ rule plot_scores:
 rule plot_finetune:
     input:
         table="results/analysis/table.tsv",
-        code=lib("plots"),
     output:
         report(
             "results/plots/finetune.svg",
@@ -83,6 +83,8 @@ rule plot_finetune:
             category="4. Fine-tuning",
             labels={"figure": "accuracy per base model and target"},
         ),
+    params:
+        code=code("plot_finetune.py"),
     log:
         "logs/plots/finetune.log",
     conda:
@@ -94,7 +96,6 @@ rule plot_finetune:
 rule plot_figure2:
     input:
         correlations="results/analysis/correlations.tsv",
-        code=lib("plots"),
     output:
         report(
             "results/plots/figure2.svg",
@@ -102,6 +103,8 @@ rule plot_figure2:
             category="5. Correlations",
             labels={"figure": "Figure 2: Spearman rho per metric"},
         ),
+    params:
+        code=code("plot_figure2.py"),
     log:
         "logs/plots/figure2.log",
     conda:
@@ -114,7 +117,6 @@ rule plot_figure3:
     input:
         sweep="results/analysis/alpha_sweep.tsv",
         best="results/analysis/best_alpha.tsv",
-        code=lib("plots"),
     output:
         report(
             "results/plots/figure3.svg",
@@ -122,6 +124,8 @@ rule plot_figure3:
             category="6. Alpha sweep",
             labels={"figure": "Figure 3: rho of C_ij(alpha)"},
         ),
+    params:
+        code=code("plot_figure3.py"),
     log:
         "logs/plots/figure3.log",
     conda:
@@ -133,7 +137,6 @@ rule plot_figure3:
 rule plot_leaderboard:
     input:
         leaderboard="results/analysis/leaderboard.tsv",
-        code=lib("plots"),
     output:
         report(
             "results/plots/leaderboard.svg",
@@ -141,9 +144,32 @@ rule plot_leaderboard:
             category="5. Correlations",
             labels={"figure": "leaderboard of all scores"},
         ),
+    params:
+        code=code("plot_leaderboard.py"),
     log:
         "logs/plots/leaderboard.log",
     conda:
         "../../envs/basesel.yaml"
     script:
         "../scripts/plot_leaderboard.py"
+
+
+rule plot_cost:
+    input:
+        leaderboard="results/analysis/leaderboard.tsv",
+        costs="results/analysis/costs.tsv",
+    output:
+        report(
+            "results/plots/cost.svg",
+            caption="../report/cost.rst",
+            category="5. Correlations",
+            labels={"figure": "ranking quality against cost"},
+        ),
+    params:
+        code=code("plot_cost.py"),
+    log:
+        "logs/plots/cost.log",
+    conda:
+        "../../envs/basesel.yaml"
+    script:
+        "../scripts/plot_cost.py"

@@ -1,20 +1,20 @@
-# Pretraining: one base model per (architecture, source subset), Table 3 schedule, resumable.
+# Pretraining: one base model per (architecture, source subset), resumable after a killed job.
 
 
 rule pretrain:
     input:
         subset="results/subsets/{subset}.tsv",
-        code=lib("models", "training", "data"),
     output:
         model="results/pretrain/{arch}/{subset}/model.pt",
-        log=report(
-            "results/pretrain/{arch}/{subset}/log.tsv",
-            caption="../report/pretrain_log.rst",
+        epochs=report(
+            "results/pretrain/{arch}/{subset}/epochs.tsv",
+            caption="../report/pretrain_epochs.rst",
             category="2. Pretraining",
             subcategory="{arch}",
             labels={"architecture": "{arch}", "subset": "{subset}", "file": "per-epoch log"},
         ),
     params:
+        code=code("pretrain.py"),
         spec=arch_spec,
         schedule=pretrain_schedule,
         seed=config["seed"],

@@ -1,21 +1,45 @@
-# Scores: S1..S6 of one featuremap file, streamed batch by batch, and the selected baselines
-# (LEEP, NCE, H-score, LogME, NLEEP, GBC, TransRate, SFDA, source accuracy and size) in the same job.
+# Scores of every (base model, target) pair, in two files so that a probe set reruns only the first:
+# everything computed on the probe images (S1..S6 of the featuremaps, streamed batch by batch, and
+# the baselines of the later literature on the same images' penultimate features, NAME@probe: the
+# image budget of S1..S6); the baselines on the whole training split.
 
 
 rule scores:
     input:
         h5="results/featuremaps/{arch}/{subset}/{target}.h5",
-        code=lib("scores", *TRANSFER_MODULES),
+        features="results/features/{arch}/{subset}/{target}.h5",
     output:
         "results/scores/{arch}/{subset}/{target}.json",
     params:
-        settings=config["scores"],
+        code=code("scores.py"),
+        s6_margin=config["scores"]["s6_margin"],
+        baselines=config["scores"]["baselines"],
     resources:
-        runtime=table_runtime(3.0),
-        mem_mb=table_mem,
+        runtime=size_runtime(3.0),
+        mem_mb=size_mem,
     log:
         "logs/scores/{arch}/{subset}/{target}.log",
     conda:
         "../../envs/basesel.yaml"
     script:
         "../scripts/scores.py"
+
+
+rule baselines:
+    input:
+        h5="results/features/{arch}/{subset}/{target}.h5",
+    output:
+        "results/baselines/{arch}/{subset}/{target}.json",
+    params:
+        code=code("baselines.py"),
+        names=config["scores"]["baselines"],
+    resources:
+        runtime=size_runtime(3.0),
+        mem_mb=size_mem,
+    log:
+        "logs/baselines/{arch}/{subset}/{target}.log",
+    conda:
+        "../../envs/basesel.yaml"
+    script:
+        "../scripts/baselines.py"
+

@@ -5,13 +5,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
 from basesel.smk import run  # noqa: E402
 
-from basesel.experiments import curve_correlations  # noqa: E402
-from basesel.io import read_tsv, write_tsv  # noqa: E402
-
 
 def main(smk):
-    logs = {arch: read_tsv(p) for arch, p in zip(smk.params.archs, smk.input.logs)}
-    write_tsv(curve_correlations(logs), smk.output[0], float_format="%.10g")
+    from basesel.experiments import curve_correlations, read_curves
+    from basesel.io import write_tsv
+
+    curves = {arch: read_curves(e, s) for arch, e, s in zip(smk.params.archs, smk.input.epochs, smk.input.scores)}
+    write_tsv(curve_correlations(curves), smk.output[0], float_format="%.10g")
 
 
 run(snakemake, main)

@@ -5,10 +5,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
 from basesel.smk import run  # noqa: E402
 
-from basesel import synthetic  # noqa: E402
-
 
 def main(smk):
+    from basesel import synthetic
+
     spec, seed, out = dict(smk.params.spec), smk.params.seed, smk.output[0]
     if spec.pop("role") == "source":
         synthetic.generate_source(out, seed=seed, num_classes=spec["classes"], train_per_class=spec["train_per_class"],

@@ -5,24 +5,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
 from basesel.smk import run  # noqa: E402
 
-from basesel.finetune import finetune_full  # noqa: E402
-from basesel.io import read_tsv, write_json  # noqa: E402
-from basesel.models import load_checkpoint  # noqa: E402
-from basesel.training import loader_workers, Schedule, clear_resume, pick_device  # noqa: E402
-
 
 def main(smk):
-    schedule = Schedule.from_config(smk.params.settings["schedule"])
+    from basesel.finetune import finetune_full
+    from basesel.io import read_tsv, write_json
+    from basesel.models import load_checkpoint
+    from basesel.schedule import Schedule
+    from basesel.training import clear_resume, loader_workers, pick_device
+
     compute = smk.config["compute"]
     device = pick_device(compute["device"])
     model, spec, _ = load_checkpoint(smk.input.model)
-    workers = loader_workers(device, smk.threads)
     label = f"finetune {smk.wildcards.arch}/{smk.wildcards.subset} -> {smk.wildcards.target}"
-    result = finetune_full(model, spec.arch, read_tsv(smk.input.index), schedule, input_size=spec.input_size,
-                           seed=smk.params.seed, resume_path=smk.params.resume, log_path=smk.output.log,
-                           device=device, label=label, preload_max_mb=compute["preload_max_mb"], workers=workers)
+    result = finetune_full(model, spec.arch, read_tsv(smk.input.index), Schedule(**smk.params.schedule),
+                           input_size=spec.input_size, seed=smk.params.seed, resume_path=smk.params.resume,
+                           log_path=smk.output.epochs, device=device, label=label,
+                           preload_max_mb=compute["preload_max_mb"], workers=loader_workers(device, smk.threads))
     write_json(result, smk.output.result)
     clear_resume(smk.params.resume)
 
 
-run(snakemake, main)
+run(snakemake, main, torch=True)

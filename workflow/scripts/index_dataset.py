@@ -5,17 +5,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
 from basesel.smk import run  # noqa: E402
 
-from basesel import tvdatasets  # noqa: E402
-from basesel.data import index_dataset  # noqa: E402
-from basesel.io import write_tsv  # noqa: E402
-
 
 def main(smk):
+    from basesel import tvdatasets
+    from basesel.data import index_dataset
+    from basesel.io import write_tsv
+
     splits = list(smk.params.splits)
     # A torchvision target's images and split come from its annotation files, not from folders.
     listing = tvdatasets.index(smk.params.torchvision, smk.input.root, smk.params.seed) if smk.params.torchvision else None
-    index = index_dataset(smk.input.root, tuple(splits), min_per_class={"train": smk.params.min_train},
-                          verify=smk.config["data"]["verify"], processes=smk.threads, listing=listing)
+    index = index_dataset(smk.input.root, tuple(splits), verify=smk.config["data"]["verify"], processes=smk.threads,
+                          listing=listing)
     write_tsv(index, smk.output[0])
     counts = index.groupby("split").size().to_dict()
     print(f"{smk.input.root}: {index['class'].nunique()} classes, images per split {counts}", file=sys.stderr)

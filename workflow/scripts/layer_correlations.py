@@ -5,13 +5,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
 from basesel.smk import run  # noqa: E402
 
-import pandas as pd  # noqa: E402
-
-from basesel.experiments import layer_correlations  # noqa: E402
-from basesel.io import read_tsv, write_tsv  # noqa: E402
-
 
 def main(smk):
+    import pandas as pd
+
+    from basesel.experiments import layer_correlations
+    from basesel.io import read_tsv, write_tsv
+
     table = pd.concat([read_tsv(p).assign(arch=a) for a, p in zip(smk.params.archs, smk.input.tables)], ignore_index=True)
     write_tsv(layer_correlations(table), smk.output[0], float_format="%.10g")
 

@@ -5,15 +5,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
 from basesel.smk import run  # noqa: E402
 
-import pandas as pd  # noqa: E402
-
-from basesel import plots  # noqa: E402
-from basesel.io import read_tsv, write_tsv  # noqa: E402
-
 
 def main(smk):
+    import pandas as pd
+
+    from basesel import plots
+    from basesel.io import read_tsv, write_tsv
+
     indexes = {name: read_tsv(p) for name, p in zip(smk.params.datasets, smk.input.indexes)}
-    plots.data_montage(indexes, smk.output.montage, seed=smk.params.seed)
+    plots.save(plots.data_montage(indexes, seed=smk.params.seed), smk.output.montage)
     rows = []
     for name, p in zip(smk.params.subsets, smk.input.subsets):
         s = read_tsv(p)

@@ -5,13 +5,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
 from basesel.smk import run  # noqa: E402
 
-from basesel import plots  # noqa: E402
-from basesel.io import read_tsv  # noqa: E402
-
 
 def main(smk):
-    logs = {arch: read_tsv(p) for arch, p in zip(smk.params.archs, smk.input.logs)}
-    plots.figure1(logs, read_tsv(smk.input.correlations), smk.output[0])
+    from basesel import plots
+    from basesel.experiments import read_curves
+    from basesel.io import read_tsv
+
+    curves = {arch: read_curves(e, s) for arch, e, s in zip(smk.params.archs, smk.input.epochs, smk.input.scores)}
+    plots.save(plots.figure1(curves, read_tsv(smk.input.correlations)), smk.output[0])
 
 
 run(snakemake, main)

@@ -4,12 +4,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
 from basesel.smk import run  # noqa: E402
-from basesel import plots  # noqa: E402
-from basesel.io import read_tsv  # noqa: E402
 
 
 def main(smk):
-    plots.leaderboard_figure(read_tsv(smk.input.leaderboard), smk.output[0])
+    from basesel import plots
+    from basesel.io import read_tsv
+
+    plots.save(plots.leaderboard_figure(read_tsv(smk.input.leaderboard)), smk.output[0])
 
 
 run(snakemake, main)

@@ -1,23 +1,24 @@
-"""Pretrain one base model on one source subset (Table 3 schedule), resuming a killed run."""
+"""Pretrain one base model on one source subset, resuming a killed run."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
 from basesel.smk import run  # noqa: E402
 
-from basesel.data import image_dataset, normalise  # noqa: E402
-from basesel.io import atomic_path, read_tsv  # noqa: E402
-from basesel.models import ArchSpec, build_model, checkpoint_dict  # noqa: E402
-from basesel.training import loader_workers, Schedule, clear_resume, fit, pick_device  # noqa: E402
-
 
 def main(smk):
     import torch
 
+    from basesel.images import image_dataset, normalise
+    from basesel.io import atomic_path, read_tsv
+    from basesel.models import ArchSpec, build_model, checkpoint_dict
+    from basesel.schedule import Schedule
+    from basesel.training import clear_resume, fit, loader_workers, pick_device
+
     subset = read_tsv(smk.input.subset)
     train, val = subset[subset.split == "train"], subset[subset.split == "val"]
     spec = ArchSpec(num_classes=int(train.label.max()) + 1, **smk.params.spec)
-    schedule = Schedule.from_config(smk.params.schedule)
+    schedule = Schedule(**smk.params.schedule)
     compute = smk.config["compute"]
     device = pick_device(compute["device"])
     workers = loader_workers(device, smk.threads)
@@ -29,7 +30,7 @@ def main(smk):
     train_set = image_dataset(train.path.tolist(), train.label.to_numpy(), size, budget, workers)
     val_set = image_dataset(val.path.tolist(), val.label.to_numpy(), size, budget, workers)
     log = fit(model, train_set, val_set, schedule, seed=smk.params.seed, resume_path=smk.params.resume,
-              log_path=smk.output.log, device=device, prepare=normalise, workers=workers, label=label,
+              log_path=smk.output.epochs, device=device, prepare=normalise, workers=workers, label=label,
               params={"spec": smk.params.spec, "subset": smk.wildcards.subset})
     ckpt = checkpoint_dict(model.cpu(), spec, subset=smk.wildcards.subset, classes=list(dict.fromkeys(train["class"])),
                            val_acc=float(log.val_acc.iloc[-1]), train_images=len(train))
@@ -38,4 +39,4 @@ def main(smk):
     clear_resume(smk.params.resume)
 
 
-run(snakemake, main)
+run(snakemake, main, torch=True)

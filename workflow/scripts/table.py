@@ -1,24 +1,35 @@
-"""Collect scores and fine-tuned accuracies into one table, a row per (arch, source, target)."""
+"""Collect scores, baselines and fine-tuned accuracies into one table, a row per (arch, source, target),
+and what each score and fine-tuning cost into another."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
 from basesel.smk import run  # noqa: E402
 
-import itertools  # noqa: E402
-
-import pandas as pd  # noqa: E402
-
-from basesel.io import read_json, write_tsv  # noqa: E402
-
 
 def main(smk):
-    keys = list(itertools.product(smk.params.archs, smk.params.subsets, smk.params.targets))
-    rows = []
-    for (arch, subset, target), s, f in zip(keys, smk.input.scores, smk.input.finetune):
-        assert f"/{arch}/{subset}/{target}." in s and f"/{arch}/{subset}/{target}." in f, (s, f)
-        rows.append({"arch": arch, "source": subset, "target": target, **read_json(s), "accuracy": read_json(f)["accuracy"]})
-    write_tsv(pd.DataFrame(rows), smk.output[0], float_format="%.10g")
+    import itertools
+
+    import pandas as pd
+
+    from basesel.costs import pair_costs
+    from basesel.io import read_json, write_tsv
+
+    keys = itertools.product(smk.params.archs, smk.params.subsets, smk.params.targets)
+    files = zip(smk.input.scores, smk.input.baselines, smk.input.finetune)
+    rows, costs = [], []
+    for (arch, subset, target), paths in zip(keys, files):
+        records = {}
+        for kind, path in zip(("scores", "baselines", "finetune"), paths):
+            if f"/{arch}/{subset}/{target}." not in path:  # expand() and the params list the pairs in one order
+                raise RuntimeError(f"{path} is not the file of {arch}/{subset}/{target}")
+            records[kind] = read_json(path)
+        scores = {k: v for kind in ("scores", "baselines") for k, v in records[kind].items() if k != "seconds"}
+        rows.append({"arch": arch, "source": subset, "target": target, **dict(sorted(scores.items())),
+                     "accuracy": records["finetune"]["accuracy"]})
+        costs += pair_costs(arch, subset, target, {kind: r["seconds"] for kind, r in records.items()})
+    write_tsv(pd.DataFrame(rows), smk.output.table, float_format="%.10g")
+    write_tsv(pd.DataFrame(costs), smk.output.costs, float_format="%.6g")
 
 
 run(snakemake, main)

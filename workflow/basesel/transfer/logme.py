@@ -9,20 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..io import BaseselError
+from ._checks import features_labels
 
 
-def logme(features: np.ndarray, labels: np.ndarray, max_iter: int = 100, tol: float = 1e-3) -> float:
-    f = np.asarray(features, dtype=np.float64)
-    y = np.asarray(labels)
-    if f.ndim != 2 or y.shape != (f.shape[0],):
-        raise BaseselError(f"LogME needs features (n, d) and labels (n,), got {f.shape} and {y.shape}")
-    if not np.isfinite(f).all():
-        raise BaseselError("LogME: features contain NaN or inf")
+def logme(features, labels, probs=None, max_iter: int = 100, tol: float = 1e-3) -> float:
+    """LogME of features (n, d) for labels (n,); `probs` is unused (the common signature)."""
+    f, y, k = features_labels("LogME", features, labels)
     n, d = f.shape
-    classes = np.unique(y)
-    if len(classes) < 2:
-        raise BaseselError("LogME needs at least 2 classes")
+    classes = np.arange(k)
     # Work in the basis of F's right singular vectors: F = U S V^T, lam = S^2.
     u, s, _ = np.linalg.svd(f, full_matrices=False)
     lam = s ** 2

@@ -2,7 +2,7 @@
 ICML 2022).
 
 TransRate = R(Z) - sum_y (n_y / n) R(Z_y), with the coding rate R(Z) = 1/2 logdet(I + Z^T Z / (n eps))
-on centred features and eps = 1e-4, as shared/spec/metrics.md fixes it. The paper writes
+on centred features and eps = 1e-4, as docs/metrics.md fixes it. The paper writes
 d / (n eps^2) inside the log-determinant and its published code normalises the features
 differently; the spec's form is followed here. logdet is taken on the smaller of Z^T Z and Z Z^T.
 """

@@ -1,0 +1,83 @@
+# Cluster resources (runtime in minutes, memory in MB), scaled by the config and by the files already
+# made (workflow/basesel/resources.py). A function of `input` is evaluated when its job is about to
+# be submitted, so it reads the row count of an index or subset written earlier in the run.
+import os
+
+from basesel import resources as R  # noqa: E402
+
+THREADS = config["compute"]["threads"]
+PRELOAD_MB = config["compute"]["preload_max_mb"]
+# GPU rules ask the cluster for a GPU unless the config says cpu; a local run has no gpu limit, so
+# the request costs nothing there, and the job itself picks CUDA or the CPU.
+GPU = 0 if config["compute"]["device"] == "cpu" else 1
+TRAIN_MEM = R.loader_mb(PRELOAD_MB, THREADS)
+
+
+def _rows(path, dataset):
+    return R.tsv_rows(path, PLAN.planned_images(dataset))
+
+
+def _training(arch, images, epochs, attempt):
+    return R.training_minutes(PLAN.archs[arch], train_images=images, eval_images=0, epochs=epochs, gpu=GPU > 0,
+                              threads=THREADS, decoded=R.fits_preload(images, PLAN.archs[arch]["input_size"], PRELOAD_MB),
+                              attempt=attempt)
+
+
+def _inference(arch, images, attempt):
+    return R.inference_minutes(PLAN.archs[arch], images=images, gpu=GPU > 0, threads=THREADS, decoded=False,
+                               attempt=attempt)
+
+
+def pretrain_runtime(wildcards, input, attempt):
+    return _training(wildcards.arch, _rows(input.subset, "source"), PLAN.pretrain[wildcards.arch]["epochs"], attempt)
+
+
+def whole_runtime(wildcards, input, attempt):
+    return _training(wildcards.arch, _rows(input.index, "source"), PLAN.whole[wildcards.arch]["epochs"], attempt)
+
+
+def finetune_full_runtime(wildcards, input, attempt):
+    return _training(wildcards.arch, _rows(input.index, wildcards.target), PLAN.finetune["epochs"], attempt)
+
+
+def target_pass_runtime(wildcards, input, attempt):
+    # One forward pass over a target's images (features, layer features).
+    return _inference(wildcards.arch, _rows(input.index, wildcards.target), attempt)
+
+
+def probe_pass_runtime(wildcards, input, attempt):
+    # One forward pass over the probe images (featuremaps, layer scores); a tenth of the target
+    # before the probe table exists.
+    return _inference(wildcards.arch, R.tsv_rows(input.probe, PLAN.planned_images(wildcards.target) // 10), attempt)
+
+
+def _input_mb(input):
+    # os.path.getsize, not input.size_mb: Snakemake's storage-aware sizes cost ~2 ms a job, seconds
+    # over the paper's ~5,700 jobs whenever a run is planned. A file not made yet counts 0.
+    return sum(os.path.getsize(f) for f in input if os.path.isfile(f)) / 2**20
+
+
+def size_runtime(per_mb_seconds):
+    """For CPU jobs whose work grows with the size of what they read (features, featuremaps, tables)."""
+
+    def runtime(wildcards, input, attempt):
+        return R.minutes(per_mb_seconds * _input_mb(input), attempt)
+
+    return runtime
+
+
+def size_mem(wildcards, input):
+    return R.table_mb(_input_mb(input))
+
+
+def index_runtime(wildcards, attempt):
+    # Images are not counted at parse time: a listing of ImageNet costs minutes on a shared filesystem.
+    per_image = 0.01 if config["data"]["verify"] == "decode" else 0.002
+    return R.minutes(PLAN.planned_images(wildcards.dataset) * per_image / THREADS, attempt)
+
+
+def curve_scores_runtime(wildcards, input, attempt):
+    # The probe pass of every epoch's checkpoint (Figure 1): probe_per_class images per source class.
+    classes = PLAN.embedded["source"]["classes"] if "source" in PLAN.embedded else PLAN.class_counts["source"]
+    images = classes * config["curves"]["probe_per_class"] * PLAN.whole[wildcards.arch]["epochs"]
+    return _inference(wildcards.arch, images, attempt)

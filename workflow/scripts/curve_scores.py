@@ -1,0 +1,34 @@
+"""S1..S6 and the feature norm of a whole-pool model at every epoch, from its checkpoints (Figure 1)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
+from basesel.smk import run  # noqa: E402
+
+
+def main(smk):
+    from basesel.curves import epoch_scores
+    from basesel.data import probe_rows
+    from basesel.images import image_dataset
+    from basesel.io import BaseselError, read_tsv, write_tsv
+    from basesel.models import load_checkpoint
+    from basesel.training import loader_workers, pick_device
+
+    compute = smk.config["compute"]
+    device = pick_device(compute["device"])
+    workers = loader_workers(device, smk.threads)
+    checkpoints = sorted(Path(smk.input.checkpoints).glob("model_epoch*.pt"))
+    if not checkpoints:
+        raise BaseselError(f"{smk.input.checkpoints} holds no checkpoints")
+    _, spec, _ = load_checkpoint(checkpoints[0])
+    index = read_tsv(smk.input.index)
+    val = index[index.split == "val"].reset_index(drop=True)
+    probe = val.iloc[probe_rows(val, smk.params.probe_per_class, smk.params.seed, short="all")]
+    print(f"[curves {smk.wildcards.arch}] {len(checkpoints)} checkpoints, probe of {len(probe)} source val images",
+          file=sys.stderr)
+    images = image_dataset(probe.path.tolist(), probe.label.to_numpy(), spec.input_size, compute["preload_max_mb"], workers)
+    table = epoch_scores(checkpoints, images, margin=smk.params.s6_margin, device=device, workers=workers)
+    write_tsv(table, smk.output[0], float_format="%.10g")
+
+
+run(snakemake, main, torch=True)
