@@ -15,8 +15,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 from basesel import synthetic  # noqa: E402
-from basesel.data import index_dataset, normalise, preload  # noqa: E402
-from basesel.featuremaps import extract  # noqa: E402
+from basesel.data import index_dataset  # noqa: E402
+from basesel.featuremaps import extract_features  # noqa: E402
+from basesel.images import normalise, preload  # noqa: E402
 from basesel.models import ArchSpec, build_model  # noqa: E402
 
 
@@ -61,8 +62,8 @@ def main():
                     model(normalise(x_all[i:i + args.batch_size]))
 
         def extraction():
-            extract(model, spec, index, Path(tmp) / "fm.h5", probe_per_class=10, probe_seed=0, batch_size=args.batch_size,
-                    device=torch.device("cpu"), progress=False, dataset=data)
+            extract_features(model, spec, index, Path(tmp) / "fm.h5", batch_size=args.batch_size,
+                             device=torch.device("cpu"), dataset=data)
 
         forward()  # warm-up
         fwd = best_of(forward, args.repeats)

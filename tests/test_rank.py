@@ -1,7 +1,5 @@
 """`basesel rank`: a known ordering on embedded data, output formats, and clear errors for bad input."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -20,7 +18,18 @@ from helpers import direct_logme
 
 
 def basesel_rank(*args):
-    return subprocess.run([sys.executable, "-m", "basesel.cli", "rank", *map(str, args)], capture_output=True, text=True)
+    """`basesel rank ARGS`, in this process (the command line's own entry point, without paying
+    torch's import again): its exit status and what it printed."""
+    import contextlib
+    import io
+    from types import SimpleNamespace
+
+    from basesel.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["rank", *map(str, args)])
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 @pytest.fixture(scope="module")

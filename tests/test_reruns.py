@@ -237,7 +237,10 @@ def test_paper_scale_cluster_grain(tmp_path_factory):
     out = smk(folder, "-n", config=cfg)
     seconds = time.monotonic() - start
     assert "This was a dry-run" in out.stdout + out.stderr
-    plan = planned_jobs(folder, cfg, profile=slurm_profile())
+    sample = [f"{kind}_{arch}_{subset}" for kind in ("gpu", "cpu") for arch, subset in
+              (("alexnet", "cw100-0"), ("vgg16", "hz20-19"), ("resnet18", "cw50-7"))]
+    sample += ["gpu_layers_resnet18", "cpu_layers_resnet18"]
+    plan = planned_jobs(folder, cfg, profile=slurm_profile(), sized=sample)
     A, S, T, C, L = 3, 60, 6, 3, 1
     P = A * S * T
     assert plan.counts == {
@@ -252,8 +255,8 @@ def test_paper_scale_cluster_grain(tmp_path_factory):
     assert len(gpu_groups) == A * S + L and len(cpu_groups) == A * S + L
     assert gpu_groups["gpu_resnet18_cw100-3"] == ("featuremaps", "features")
     assert cpu_groups["cpu_resnet18_cw100-3"] == ("baselines", "finetune_head", "scores")
-    assert all(gpu == 1 for g, (_, gpu) in plan.groups.items() if g.startswith("gpu_"))  # one GPU per group job
-    assert all(gpu == 0 for g, (_, gpu) in plan.groups.items() if g.startswith("cpu_"))
+    # one GPU per GPU group job (all of a base model's targets, one after another), none for the CPU ones
+    assert {g: plan.groups[g][1] for g in sample} == {g: int(g.startswith("gpu_")) for g in sample}
     grouped = {"features", "featuremaps", "scores", "baselines", "finetune_head", "layer_features", "layer_scores",
                "layer_heads"}
     slurm_jobs = plan.slurm_jobs(grouped)

@@ -116,6 +116,27 @@ def test_end_to_end_tiny_run(tiny_run):
 
 
 @pytest.mark.slow
+def test_report_holds_every_result_with_its_caption(tiny_run):
+    """Every file the rules mark for the report is in it, under its category, with its caption."""
+    import re
+
+    text = (tiny_run / "results" / "report.html").read_text(errors="ignore")
+    rules = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
+    captions = set(re.findall(r'caption="\.\./report/(\w+)\.rst"', rules))
+    marked = set(re.findall(r'report\(\s*"results/([^"]+)"', rules))
+    assert len(marked) >= 20 and captions
+    for path in marked:  # a wildcard's files appear under their own names
+        name = path.rsplit("/", 1)[-1].split("{")[0]
+        assert name in text, path
+    for category in ("1. Data and subsets", "2. Pretraining", "3. Scores", "4. Fine-tuning", "5. Correlations",
+                     "6. Alpha sweep", "7. Summary", "8. Scores during training", "9. Layer selection"):
+        assert category in text, category
+    for caption in captions:  # each caption's first words, as rendered
+        first = " ".join((ROOT / "workflow" / "report" / f"{caption}.rst").read_text().split()[:4])
+        assert first.split("{{")[0].strip()[:20] in text, caption
+
+
+@pytest.mark.slow
 def test_results_are_readable_by_others(tiny_run):
     """Files written through a temporary name get the umask's permissions (0644 under 022), as a plain open()."""
     files = [p for p in (tiny_run / "results").rglob("*") if p.is_file() and p.name != ".snakemake_timestamp"]
