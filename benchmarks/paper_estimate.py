@@ -3,6 +3,8 @@
 
     python benchmarks/paper_estimate.py                 # the paper's protocol (fine-tuning mode head)
     python benchmarks/paper_estimate.py --finetune full # the whole network fine-tuned, beyond the paper
+    python benchmarks/paper_estimate.py --rates benchmarks/results/gpu_check.tsv
+                                                        # a second table from the rates a GPU check measured
 
 Head fine-tuning trains the new FC layer on the cached penultimate features on CPUs: no GPU time.
 Image counts: ImageNet 1,281,167 train / 50,000 val images in 1,000 classes; Table 4's splits.
@@ -58,6 +60,7 @@ def rates(n=300) -> tuple[float, float, float]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--finetune", choices=("head", "full"), default="head")
+    parser.add_argument("--rates", help="a GPU check's TSV (benchmarks/gpu_check.py): a second table from its rates")
     args = parser.parse_args()
     cfg = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
     threads = cfg["compute"]["threads"]
@@ -74,22 +77,35 @@ def main():
     print(f"data.verify on one thread: decode {full:.0f} images/s, header {header:.0f} images/s "
           f"({header / full:.1f}x)")
     print(f"{len(subsets)} subsets per architecture, {threads} CPU threads per GPU job\n")
-    total = 0.0
     epochs_ft = Schedule.from_config(cfg["finetune"]["schedule"]).epochs
     probe_images = cfg["featuremaps"]["probe_per_class"] * sum(CLASSES.values())
     print(f"fine-tuning mode {args.finetune}" + (" (the paper's: the new FC layer on cached features, on CPUs)"
                                                   if args.finetune == "head" else " (the whole network, beyond the paper)"))
     whole = set(cfg["curves"]["architectures"]) | set(cfg["layers"]["architectures"])
+    tables = [("assumed rates (workflow/basesel/resources.py)", None)]
+    if args.rates:
+        tables.append((f"measured rates ({args.rates})", R.read_rates(args.rates)))
+    for title, measured in tables:
+        print(f"\n{title}")
+        gpu_hours(cfg, subsets, target_images + probe_images, epochs_ft, whole, args.finetune, threads, measured)
+    print()
+    checkpoints(cfg, whole)
+
+
+def gpu_hours(cfg, subsets, pass_images, epochs_ft, whole, finetune, threads, rates) -> None:
+    """Print GPU-hours per architecture and stage, and the total, from the cost model (`rates`, where
+    given, in place of its assumed rates)."""
+    total = 0.0
     print(f"{'architecture':<10} {'pretrain':>10} {'passes':>8} {'finetune':>10} {'whole-pool':>11}"
           f"   (GPU-hours, x1.5 safety; whole-pool: the Figure 1 / A.2 model and its per-epoch scores)")
     for a in cfg["architectures"]:
         arch = {"name": a["name"], "width": a["width"], "input_size": a["input_size"]}
         epochs = Schedule.from_config(a["pretrain"]).epochs
-        kw = dict(gpu=True, threads=threads, decoded=False)
+        kw = dict(gpu=True, threads=threads, decoded=False, rates=rates)
         pre = sum(R.training_minutes(arch, train_images=int(n), eval_images=0, epochs=epochs, **kw) for n in subsets) / 60
         # one GPU group job per base model: every target's images, then every target's probe images
-        fm = len(subsets) * R.inference_minutes(arch, images=target_images + probe_images, **kw) / 60
-        ft = 0.0 if args.finetune == "head" else len(subsets) * sum(
+        fm = len(subsets) * R.inference_minutes(arch, images=pass_images, **kw) / 60
+        ft = 0.0 if finetune == "head" else len(subsets) * sum(
             R.training_minutes(arch, train_images=tr + te, eval_images=0, epochs=epochs_ft, **kw)
             for tr, te in TARGETS.values()) / 60
         wh = 0.0
@@ -100,9 +116,8 @@ def main():
                   + R.inference_minutes(arch, images=schedule.epochs * curve_probe, **kw)) / 60
         total += pre + fm + ft + wh
         print(f"{a['name']:<10} {pre:>10.0f} {fm:>8.0f} {ft:>10.0f} {wh:>11.0f}")
-    print(f"\ntotal: {total:.0f} GPU-hours for {3 * len(subsets)} base models, "
+    print(f"total: {total:.0f} GPU-hours for {3 * len(subsets)} base models, "
           f"{3 * len(subsets) * len(TARGETS)} fine-tunings")
-    checkpoints(cfg, whole)
 
 
 def checkpoints(cfg, whole) -> None:

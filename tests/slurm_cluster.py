@@ -148,7 +148,9 @@ def _tail(name: str, n: int = 20) -> str:
 
 
 def stop() -> None:
-    """Stop every daemon started here, by the PID it wrote; wait until each has exited."""
+    """Stop every daemon started here, by the PID it wrote; wait until each has exited. Then remove
+    the config written here: with a slurm.conf and no controller, `scontrol` retries for 9 s, and
+    the SLURM executor plugin runs it whenever Snakemake starts (every later test would pay it)."""
     for name in DAEMONS:
         pid = _pid(name)
         if not _alive(pid):
@@ -160,6 +162,9 @@ def stop() -> None:
             time.sleep(0.1)
         else:
             os.kill(pid, signal.SIGKILL)
+    for path in (CONF, GRES):
+        if path.exists() and MARK in path.read_text():
+            path.unlink()
 
 
 def controller_log() -> str:

@@ -127,6 +127,29 @@ def test_runtime_by_hand():
     assert R.training_minutes(arch, **small) >= R.START_MINUTES
 
 
+def test_measured_rates_replace_the_assumed_ones(tmp_path):
+    """A GPU check's TSV (benchmarks/gpu_check.py's columns): its rates, by hand."""
+    tsv = tmp_path / "gpu.tsv"
+    tsv.write_text("step\tname\tarch\tvalue\tunit\tdetail\n"
+                   "environment\tgpu\t\t1\tGPUs\tH200\n"
+                   "rates\ttrain_images_per_s\tresnet18\t1000\timages/s\t\n"
+                   "rates\tfeatures_images_per_s\tresnet18\t4000\timages/s\t\n"
+                   "rates\tdecode_images_per_s_per_core\t\t100\timages/s\t\n")
+    rates = R.read_rates(tsv)
+    assert rates == {("train", "resnet18"): 1000.0, ("infer", "resnet18"): 4000.0, "decode": 100.0}
+    kw = dict(gpu=True, threads=8, rates=rates)
+    # decoded: the measured step; at half width and 112 px, 1/16 of its FLOPs
+    assert R.seconds_per_image("resnet18", 1.0, 224, train=True, decoded=True, **kw) == pytest.approx(1 / 1000)
+    assert R.seconds_per_image("resnet18", 0.5, 112, train=False, decoded=True, **kw) == pytest.approx(1 / 16 / 4000)
+    # from JPEGs: 8 cores decode 800 images/s, slower than the 1,000 trained
+    assert R.seconds_per_image("resnet18", 1.0, 224, train=True, decoded=False, **kw) == pytest.approx(1 / 800)
+    # an architecture the check did not measure keeps the assumed compute rate
+    assert R.seconds_per_image("vgg16", 1.0, 224, train=True, decoded=True, **kw) == pytest.approx(3 * 15.47e9 / 2e13)
+    (tmp_path / "other.tsv").write_text("step\tname\tarch\tvalue\tunit\tdetail\n")
+    with pytest.raises(ValueError, match="no rows of step `rates`"):
+        R.read_rates(tmp_path / "other.tsv")
+
+
 def test_tsv_rows(tmp_path):
     path = tmp_path / "a.tsv"
     pd.DataFrame({"x": range(1234)}).to_csv(path, sep="\t", index=False)

@@ -75,3 +75,25 @@ def test_failure_leaves_no_file(tmp_path, target):
     with pytest.raises(BaseselError, match="broken.png"):
         extract_features(build_model(spec), spec, bad, out, batch_size=5, device=torch.device("cpu"), preload_max_mb=0)
     assert list(tmp_path.iterdir()) == [broken]
+
+
+def test_passes_run_in_full_float32_and_restore_the_setting(tmp_path, target):
+    """TF32 (cuDNN's default on GPUs that have it) is off while a pass runs, back to what it was
+    after, and after a failure too."""
+    from basesel.models import full_float32
+
+    root, index = target
+    spec = ArchSpec("resnet18", 0.125, 64, 7)
+    model = build_model(spec)
+    seen = []
+    model.conv1.register_forward_hook(lambda *_: seen.append(torch.backends.cudnn.allow_tf32))
+    before = torch.backends.cudnn.allow_tf32
+    extract_features(model, spec, index, tmp_path / "f.h5", batch_size=8, device=torch.device("cpu"))
+    assert seen and not any(seen) and torch.backends.cudnn.allow_tf32 == before
+    torch.backends.cudnn.allow_tf32 = True
+    with pytest.raises(RuntimeError, match="inside"):
+        with full_float32():
+            assert torch.backends.cudnn.allow_tf32 is False
+            raise RuntimeError("inside")
+    assert torch.backends.cudnn.allow_tf32 is True
+    torch.backends.cudnn.allow_tf32 = before

@@ -96,3 +96,75 @@ def test_batches_of_a_decoded_dataset_are_the_dataloaders(tmp_path):
     assert torch.equal(g1.get_state(), g2.get_state())
     ordered = list(_batches(data, 32, False, None, 0, False))
     assert torch.equal(torch.cat([x for x, _ in ordered]), data.tensors[0])
+
+
+def test_epoch_sums_equal_the_loss_and_accuracy_of_the_whole_split(tmp_path):
+    """With lr 0 the weights never move, so an epoch's train_loss and train_acc (summed on the
+    device batch by batch, read once) are the cross-entropy and accuracy of the model on the split."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(5, 3)
+    data = toy_data(n=70)
+    x, y = data.tensors
+    with torch.no_grad():
+        out = model(x)
+    log = fit(model, data, toy_data(seed=1), Schedule(epochs=2, lr=0.0, batch_size=16), seed=0,
+              resume_path=tmp_path / "r.pt", log_path=tmp_path / "l.tsv")
+    assert log.train_loss.tolist() == pytest.approx([float(torch.nn.functional.cross_entropy(out, y))] * 2, rel=1e-6)
+    assert log.train_acc.tolist() == [int((out.argmax(1) == y).sum()) / len(y)] * 2
+
+
+def test_mixed_precision_choices():
+    from basesel.training import mixed_precision
+
+    assert mixed_precision(torch.device("cpu")) == (None, None)  # full precision on the CPU
+    assert mixed_precision(torch.device("cpu"), "bfloat16") == (torch.bfloat16, None)
+    dtype, scaler = mixed_precision(torch.device("cpu"), "float16")
+    assert dtype is torch.float16 and isinstance(scaler, torch.amp.GradScaler)
+    with pytest.raises(ValueError, match="float8"):
+        mixed_precision(torch.device("cpu"), "float8")
+
+
+def test_float16_training_with_its_scaler_learns_and_resumes(tmp_path):
+    """The float16 path (a gradient scaler; what a GPU without bfloat16 runs) on the CPU: it learns
+    what float32 learns, and a killed run resumes, scaler state included, to the same weights."""
+    sched = Schedule(epochs=4, lr=0.1, step_size=10, batch_size=8)
+    torch.manual_seed(0)
+    init = torch.nn.Linear(5, 3).state_dict()
+
+    def run(name, precision, prepare=lambda x: x):
+        model = torch.nn.Linear(5, 3)
+        model.load_state_dict(init)
+        log = fit(model, toy_data(), toy_data(seed=1), sched, seed=2, resume_path=tmp_path / f"{name}.pt",
+                  log_path=tmp_path / f"{name}.tsv", precision=precision, prepare=prepare)
+        return model, log
+
+    full, log32 = run("f32", "float32")
+    half, log16 = run("f16", "float16")
+    assert log16.train_loss.iloc[-1] < 0.8 * log16.train_loss.iloc[0]
+    assert log16.train_loss.tolist() == pytest.approx(log32.train_loss.tolist(), rel=0.02)
+    assert torch.allclose(half.weight, full.weight, atol=0.02)
+
+    calls = {"n": 0}
+
+    def dies_in_epoch_three(x):
+        calls["n"] += 1
+        if calls["n"] == 2 * 8 + 3:
+            raise Killed
+        return x
+
+    with pytest.raises(Killed):
+        run("killed", "float16", dies_in_epoch_three)
+    assert "scaler" in torch.load(tmp_path / "killed.pt", weights_only=True)
+    resumed, log_resumed = run("killed", "float16")
+    assert torch.equal(resumed.weight, half.weight)
+    assert log_resumed.drop(columns="seconds").equals(log16.drop(columns="seconds"))
+
+
+def test_a_diverging_loss_stops_training_before_the_epoch_is_saved(tmp_path):
+    def poisoned(x):
+        return x * float("nan")
+
+    with pytest.raises(FloatingPointError, match="epoch 1"):
+        fit(torch.nn.Linear(5, 3), toy_data(), toy_data(), Schedule(epochs=3, lr=0.1, batch_size=8), seed=0,
+            resume_path=tmp_path / "r.pt", log_path=tmp_path / "l.tsv", prepare=poisoned)
+    assert not (tmp_path / "r.pt").exists() and not (tmp_path / "l.tsv").exists()

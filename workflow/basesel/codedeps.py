@@ -41,7 +41,8 @@ def _module_name(lib: Path, path: Path) -> str | None:
     return ".".join(parts) if parts and parts[0] == PACKAGE else None
 
 
-def _imported(lib: Path, path: Path) -> set[str]:
+@lru_cache(maxsize=None)  # each file parsed once per process, not once per script that reaches it
+def _imported(lib: Path, path: Path) -> frozenset[str]:
     """Names of the basesel modules one file imports (with `from X import y`, y too where it is a module)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     here = _module_name(lib, path)
@@ -61,7 +62,7 @@ def _imported(lib: Path, path: Path) -> set[str]:
                 module = node.module or ""
             found.add(module)
             found.update(f"{module}.{alias.name}" for alias in node.names)
-    return {m for m in found if m.split(".")[0] == PACKAGE}
+    return frozenset(m for m in found if m.split(".")[0] == PACKAGE)
 
 
 @lru_cache(maxsize=None)

@@ -24,7 +24,7 @@ import torch
 
 from .images import loader, normalise
 from .io import atomic_path
-from .models import ArchSpec, FeatureTap, checkpoint_dict, load_checkpoint
+from .models import ArchSpec, FeatureTap, checkpoint_dict, full_float32, load_checkpoint
 from .scores import ScoreAccumulator
 
 
@@ -43,7 +43,7 @@ def probe_scores(model: torch.nn.Module, arch: str, probe, *, margin: float = 1.
     model.eval()
     acc, norm_sum = ScoreAccumulator(margin), 0.0
     try:
-        with FeatureTap(model, arch) as tap, torch.no_grad():
+        with FeatureTap(model, arch) as tap, torch.no_grad(), full_float32():
             for x, y in loader(probe, batch_size, device, workers):
                 model(normalise(x.to(device)))
                 fm = tap.featuremap.float().cpu().numpy()

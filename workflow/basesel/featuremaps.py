@@ -31,7 +31,7 @@ from . import __version__
 from .data import target_rows
 from .images import image_dataset, loader, normalise
 from .io import BaseselError, atomic_path
-from .models import ArchSpec, FeatureTap, probe_layer
+from .models import ArchSpec, FeatureTap, full_float32, probe_layer
 from .progress import Progress
 
 COMPRESSION = {"compression": "lzf"}
@@ -48,13 +48,13 @@ def file_attrs(spec: ArchSpec, classes, **extra) -> dict:
 def forward_pass(model: torch.nn.Module, spec: ArchSpec, rows: pd.DataFrame, *, batch_size: int, device,
                  preload_max_mb: float = 2048, workers: int = 0, label: str = "forward", dataset=None):
     """Yield (slice of `rows`, batch output of `model`) over `rows` (columns path, label), in order,
-    in eval mode without gradients, with the model on `device`. `dataset` may hold the rows'
+    in eval mode without gradients and in full float32, with the model on `device`. `dataset` may hold the rows'
     images already decoded (the benchmarks pass one to time the pass apart from decoding)."""
     if dataset is None:
         dataset = image_dataset(rows.path.tolist(), rows.label.to_numpy(), spec.input_size, preload_max_mb, workers)
     model.eval().to(device)
     done = 0
-    with torch.no_grad(), Progress(label, len(rows)) as progress:
+    with torch.no_grad(), full_float32(), Progress(label, len(rows)) as progress:
         for x, _ in loader(dataset, batch_size, device, workers):
             out = model(normalise(x.to(device, non_blocking=True)))
             yield slice(done, done + len(x)), out

@@ -7,6 +7,7 @@ probed layer, the head or conv layer k is written once, in archs.py.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +16,19 @@ from torchvision import models as tvm
 from torchvision.models.resnet import BasicBlock
 
 from . import archs as A
+
+
+@contextmanager
+def full_float32():
+    """cuDNN convolutions in full float32 while a pass runs. PyTorch lets them use TF32 on GPUs
+    that have it (a 10-bit mantissa, relative errors near 1e-3), which would move the scores away
+    from the CPU's values and flip S5's exact zeros; the passes are a small part of the compute."""
+    previous = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = previous
 
 
 @dataclass(frozen=True)

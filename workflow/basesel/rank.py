@@ -19,6 +19,7 @@ from .candidates import Candidate, last_linear
 from .data import index_dataset, probe_rows
 from .images import image_dataset, normalise
 from .io import BaseselError
+from .models import full_float32
 from .progress import Progress
 from .scores import C56, DIRECTION, METRICS, ScoreAccumulator
 from .stats import kendall_rows
@@ -63,7 +64,7 @@ def _pass(cand: Candidate, rows: pd.DataFrame, *, device, batch_size: int, label
         hooks.append(head.register_forward_hook(lambda m, i, o: captured.__setitem__("pen", i[0].detach())))
     pens, probs, done = [], [], 0
     try:
-        with torch.no_grad(), Progress(f"  {cand.name:<28} {label}", len(labels)) as progress:
+        with torch.no_grad(), full_float32(), Progress(f"  {cand.name:<28} {label}", len(labels)) as progress:
             for x, _ in torch.utils.data.DataLoader(images, batch_size=batch_size, shuffle=False):
                 out = model(normalise(x.to(device)))
                 fm = captured["fm"]

@@ -52,11 +52,39 @@ def fits_preload(images: int, input_size: int, budget_mb: float) -> bool:
 
 
 def seconds_per_image(arch: str, width: float, input_size: int, *, train: bool, gpu: bool, threads: int,
-                      decoded: bool) -> float:
+                      decoded: bool, rates: dict | None = None) -> float:
+    """Seconds one image costs a job: max(compute, decode). `rates` (read_rates: measured on a GPU)
+    replace the assumed device and decode rates where they have the architecture; a measured rate is
+    at full width and 224 px and scales with FLOPs to other widths and sizes."""
+    rates = rates or {}
     flops = GFLOPS_224[arch] * 1e9 * width ** 2 * (input_size / 224) ** 2 * (3 if train else 1)
-    compute = flops / (DEVICE_FLOPS["gpu"] if gpu else DEVICE_FLOPS["cpu"] * max(1, threads))
-    decode = 0.0 if decoded else 1.0 / (DECODE_PER_THREAD * max(1, threads))
+    measured = rates.get(("train" if train else "infer", arch)) if gpu else None
+    if measured:
+        compute = (width ** 2 * (input_size / 224) ** 2) / measured
+    else:
+        compute = flops / (DEVICE_FLOPS["gpu"] if gpu else DEVICE_FLOPS["cpu"] * max(1, threads))
+    decode = 0.0 if decoded else 1.0 / (rates.get("decode", DECODE_PER_THREAD) * max(1, threads))
     return max(compute, decode)
+
+
+def read_rates(path) -> dict:
+    """The rates of a GPU check's TSV (benchmarks/gpu_check.py): {("train"|"infer", arch): images/s
+    at full width and 224 px, "decode": images/s per CPU core}."""
+    import csv
+
+    out: dict = {}
+    names = {"train_images_per_s": "train", "features_images_per_s": "infer"}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            if row["step"] != "rates":
+                continue
+            if row["name"] in names:
+                out[(names[row["name"]], row["arch"])] = float(row["value"])
+            elif row["name"] == "decode_images_per_s_per_core":
+                out["decode"] = float(row["value"])
+    if not out:
+        raise ValueError(f"{path}: no rows of step `rates` (a TSV written by benchmarks/gpu_check.py?)")
+    return out
 
 
 def minutes(seconds: float, attempt: int = 1) -> int:
@@ -64,16 +92,19 @@ def minutes(seconds: float, attempt: int = 1) -> int:
 
 
 def training_minutes(arch: dict, *, train_images: int, eval_images: int, epochs: int, gpu: bool, threads: int,
-                     decoded: bool, attempt: int = 1) -> int:
-    kw = dict(gpu=gpu, threads=threads, decoded=decoded)
+                     decoded: bool, attempt: int = 1, rates: dict | None = None) -> int:
+    """Runtime request of a training job (epochs of training, then evaluation)."""
+    kw = dict(gpu=gpu, threads=threads, decoded=decoded, rates=rates)
     step = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=True, **kw)
     infer = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=False, **kw)
     return minutes(epochs * (train_images * step + eval_images * infer), attempt)
 
 
-def inference_minutes(arch: dict, *, images: int, gpu: bool, threads: int, decoded: bool, attempt: int = 1) -> int:
+def inference_minutes(arch: dict, *, images: int, gpu: bool, threads: int, decoded: bool, attempt: int = 1,
+                      rates: dict | None = None) -> int:
+    """Runtime request of a forward pass over `images`."""
     s = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=False, gpu=gpu, threads=threads,
-                          decoded=decoded)
+                          decoded=decoded, rates=rates)
     return minutes(images * s, attempt)
 
 

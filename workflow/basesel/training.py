@@ -84,25 +84,49 @@ def _batches(dataset, batch_size: int, shuffle: bool, generator: torch.Generator
 def evaluate(model: nn.Module, dataset, batch_size: int, device, prepare) -> tuple[float, float]:
     """(mean cross-entropy, top-1 accuracy) of `model` on `dataset`."""
     model.eval()
-    loss_sum, correct, n = 0.0, 0, 0
+    # Sums stay on the device and are read once: a per-batch float() would wait for the GPU each batch.
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    n = 0
     with torch.no_grad():
         for x, y in _batches(dataset, batch_size, False, None, 0, False):
             x, y = prepare(x.to(device)), y.to(device)
             out = model(x)
-            loss_sum += float(nn.functional.cross_entropy(out, y, reduction="sum"))
-            correct += int((out.argmax(1) == y).sum())
+            loss_sum += nn.functional.cross_entropy(out, y, reduction="sum").double()
+            correct += (out.argmax(1) == y).sum()
             n += len(y)
-    return (loss_sum / max(n, 1), correct / max(n, 1))
+    return (float(loss_sum) / max(n, 1), int(correct) / max(n, 1))
+
+
+def mixed_precision(device: torch.device, precision: str = "auto"):
+    """(autocast dtype or None, GradScaler or None) for training on `device`.
+
+    `auto`: full precision on the CPU; on CUDA, bfloat16 where the GPU has it (float32's exponent
+    range, so small gradients do not underflow and no scaler is needed), float16 with a gradient
+    scaler otherwise (without one, gradients below float16's 6e-8 become zero). `float32`,
+    `bfloat16` or `float16` force one (the last with its scaler, on any device).
+    """
+    if precision == "auto":
+        if device.type != "cuda":
+            return None, None
+        precision = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    if precision == "float32":
+        return None, None
+    if precision == "bfloat16":
+        return torch.bfloat16, None
+    if precision == "float16":
+        return torch.float16, torch.amp.GradScaler(device.type)
+    raise ValueError(f"precision {precision!r}: expected auto, float32, bfloat16 or float16")
 
 
 def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, resume_path, log_path,
         device=None, prepare=lambda x: x, params=None, workers: int = 0, label: str = "train",
-        trainable=None, epoch_hook=None) -> pd.DataFrame:
+        trainable=None, epoch_hook=None, precision: str = "auto") -> pd.DataFrame:
     """Train `model`; write the per-epoch TSV to `log_path`; return the log.
 
     `prepare` maps a batch of raw inputs to model inputs (e.g. uint8 images to normalised floats);
     `trainable` restricts the optimiser to some parameters (a replaced head); `params` is what
-    must match for a resume file to be reused.
+    must match for a resume file to be reused; `precision` is mixed_precision's.
 
     `epoch_hook(model, epoch) -> dict` is called after each epoch's validation (model in eval mode,
     `epoch` counted from 1); its numeric values become extra columns of that epoch's log row, after
@@ -118,6 +142,7 @@ def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, 
     else:
         opt = torch.optim.SGD(parameters, lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=schedule.step_size, gamma=schedule.gamma)
+    amp_dtype, scaler = mixed_precision(device, precision)
     shapes = [(k, list(v.shape)) for k, v in model.state_dict().items()]
     key = fingerprint({"schedule": asdict(schedule), "seed": seed, "params": params, "shapes": shapes})
     gen = torch.Generator().manual_seed(seed)
@@ -132,6 +157,8 @@ def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, 
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             gen.set_state(state["loader_rng"])
+            if scaler is not None and "scaler" in state:
+                scaler.load_state_dict(state["scaler"])
             torch.set_rng_state(state["torch_rng"])
             rows = [dict(zip(state["log_columns"], r)) for r in state["log_rows"].tolist()]
             for r in rows:
@@ -142,28 +169,37 @@ def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, 
             print(f"[{label}] ignoring {resume_path}: written with other settings", file=sys.stderr, flush=True)
     progress = Progress(label, schedule.epochs)
     pin = device.type == "cuda"
-    use_amp = device.type == "cuda"
     for epoch in range(start, schedule.epochs):
         t0 = time.time()
         model.train()
-        loss_sum, correct, n = 0.0, 0, 0
+        # Sums stay on the device and are read once an epoch (a per-batch read stalls the GPU);
+        # float64, so that they equal the sum of the batch losses read one at a time.
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        n = 0
         for x, y in _batches(train_set, schedule.batch_size, True, gen, workers, pin):
             x, y = prepare(x.to(device, non_blocking=pin)), y.to(device, non_blocking=pin)
-            with torch.autocast(device.type, enabled=use_amp):
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 out = model(x)
                 loss = nn.functional.cross_entropy(out, y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"[{label}] loss became {float(loss)} in epoch {epoch + 1}; lower the learning rate")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += float(loss.detach()) * len(y)
-            correct += int((out.argmax(1) == y).sum())
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(opt)  # skips the step when the scaled gradients overflowed
+                scaler.update()
+            loss_sum += loss.detach().double() * len(y)
+            correct += (out.argmax(1) == y).sum()
             n += len(y)
+        if not torch.isfinite(loss_sum):  # before anything of this epoch is saved
+            raise FloatingPointError(f"[{label}] the training loss became {float(loss_sum)} in epoch {epoch + 1}; "
+                                     f"lower the learning rate")
         lr = opt.param_groups[0]["lr"]
         sched.step()
         val_loss, val_acc = evaluate(model, val_set, max(schedule.batch_size, 256), device, prepare)
-        row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / max(n, 1), "train_acc": correct / max(n, 1),
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": float(loss_sum) / max(n, 1), "train_acc": int(correct) / max(n, 1),
                "val_loss": val_loss, "val_acc": val_acc}
         if epoch_hook is not None:
             extra = epoch_hook(model, epoch + 1) or {}
@@ -175,7 +211,7 @@ def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, 
         rows.append(row)
         progress.epoch(row)
         if epoch + 1 < schedule.epochs:
-            _save_resume(resume_path, key, epoch + 1, model, opt, sched, gen, rows)
+            _save_resume(resume_path, key, epoch + 1, model, opt, sched, gen, rows, scaler)
     columns = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
     columns += [c for c in dict.fromkeys(k for r in rows for k in r) if c not in columns and c != "seconds"]
     log = pd.DataFrame(rows, columns=columns + ["seconds"])
@@ -184,12 +220,13 @@ def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, 
     return log
 
 
-def _save_resume(path: Path, key, epoch, model, opt, sched, gen, rows) -> None:
+def _save_resume(path: Path, key, epoch, model, opt, sched, gen, rows, scaler=None) -> None:
     cols = list(rows[0])
     state = {
         "key": key, "epoch": epoch,
         "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
         "loader_rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
+        **({"scaler": scaler.state_dict()} if scaler is not None else {}),
         "log_columns": cols, "log_rows": torch.tensor([[float(r[c]) for c in cols] for r in rows], dtype=torch.float64),
     }
     with atomic_path(path, ".pt") as tmp:
