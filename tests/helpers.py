@@ -27,7 +27,7 @@ def write_config(workdir, config) -> Path:
     """The overlay `config` as a file in `workdir`, named by its content (plans may run side by side)."""
     import hashlib
 
-    text = yaml.safe_dump(config)
+    text = yaml.safe_dump(config, sort_keys=False)  # keys in the order given, as a user's file has them
     path = Path(workdir) / f"test-config-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
     path.write_text(text)
     return path

@@ -65,9 +65,19 @@ def first_arch_epochs_plus_one(config, arch="resnet18"):
     return with_changes(config, architectures=archs)
 
 
+def reordered(config):
+    """The same config with every mapping's keys in reverse order."""
+    if isinstance(config, dict):
+        return {k: reordered(config[k]) for k in reversed(list(config))}
+    if isinstance(config, list):
+        return [reordered(v) for v in config]
+    return config
+
+
 # (row label, how to apply it: a config edit, or "plots.py" for a library edit)
 EDITS = [
     ("nothing (a second run of the same config)", lambda c, f: c),
+    ("the same config, its keys written in another order", lambda c, f: reordered(c)),
     ("`scores: {s6_margin: 0.5}`", lambda c, f: with_changes(c, scores__s6_margin=0.5)),
     ("`featuremaps: {probe_per_class: 8}`", lambda c, f: with_changes(c, featuremaps__probe_per_class=8)),
     ("`featuremaps: {batch_size: 64}`, any `compute.*`", lambda c, f: with_changes(
@@ -112,7 +122,7 @@ def expected(label, config):
     curves = {"curve_correlations": 1, "plot_figure1": 1}
     per_pair = ("features", "featuremaps", "scores", "baselines", "finetune_head")
     whole = len(set(config["curves"]["architectures"]) | set(config["layers"]["architectures"]))
-    if label.startswith("nothing") or "compute" in label:
+    if label.startswith(("nothing", "the same config")) or "compute" in label:
         return {}
     if "s6_margin" in label:
         return {"scores": P, "curve_scores": C, "layer_scores": L * T, **curves, **layers, **table}

@@ -94,7 +94,7 @@ def check_config(config: dict) -> Plan:
 
     src = config["source"]
     if "embedded" in src:
-        embedded["source"] = {"role": "source", **src["embedded"]}
+        embedded["source"] = _canonical({"role": "source", **src["embedded"]})
         n_source = src["embedded"]["classes"]
     else:
         n_source = len(_folder_classes(src["folder"], "train", "source.folder"))
@@ -115,7 +115,7 @@ def check_config(config: dict) -> Plan:
                 raise ConfigError(f"targets[{name}]: train_per_class={e['train_per_class']} is fewer than featuremaps.probe_per_class={probe}")
             if e["kind"] == "digits" and e["classes"] > 10:
                 raise ConfigError(f"targets[{name}]: the digits target has at most 10 classes, got {e['classes']}")
-            embedded[name] = {"role": "target", **e}
+            embedded[name] = _canonical({"role": "target", **e})
         elif "torchvision" in t:
             from .tvdatasets import CLASSES, base_folder
 
@@ -207,3 +207,9 @@ def final_outputs(plan: Plan) -> list[str]:
     if plan.layers:
         out += ["results/layers/correlations.tsv", "results/plots/figure4.svg", "results/plots/figure5.svg"]
     return out
+
+
+def _canonical(settings: dict) -> dict:
+    """Settings in sorted key order: a rule parameter Snakemake compares with the last run's, so the
+    order a config file happens to write keys in must not rerun a job."""
+    return dict(sorted(settings.items()))
