@@ -7,11 +7,11 @@
 Steps, each a block of rows of the TSV written to OUT.tsv (columns step, name, arch, value, unit, detail):
 
 1. `tiny_run`: configs/tiny.yaml end to end through Snakemake with `compute.device` set to the
-   device, from scratch; its wall time and job count.
+   device, from scratch (jobs in the warm-start server's forked children); wall time and job count.
 2. `versus_cpu`: the CPU reference is a tiny run made here (pretrained base models, their forward
    passes and scores). On the device, a copy of it reruns the features and featuremap passes
-   (`--forcerun`) and, through them, every score and baseline; each value is compared with the
-   CPU's. Tolerance: 1e-3 of the score's spread over the base models of a target (the scale on
+   (`--forcerun`, a process per job) and, through them, every score and baseline; each value is
+   compared with the CPU's. Tolerance: 1e-3 of the score's spread over the base models of a target (the scale on
    which a ranking reads it), and the order of every two base models whose CPU values differ by
    more than that must agree. float32 passes (TF32 off, models.full_float32) differ from the CPU's
    by summation order only, ~1e-6 relative; pseudo-inverses and eigenvalues of the baselines
@@ -98,8 +98,9 @@ def versus_cpu(device: str, scratch: Path, rows: list) -> bool:
     work = scratch / "versus"
     shutil.copytree(REFERENCE, work, symlinks=True)
     targets = sorted(str(p.relative_to(work)) for kind in ("scores", "baselines") for p in (work / "results" / kind).rglob("*.json"))
-    snakemake(work, *targets, "--forcerun", "features", "featuremaps", overlay={"compute": {"device": device}},
-              log=scratch / "versus.log")
+    # a process per job here (the tiny run used the warm-start server's forked children): both paths on CUDA
+    snakemake(work, *targets, "--forcerun", "features", "featuremaps",
+              overlay={"compute": {"device": device, "warm_start": False}}, log=scratch / "versus.log")
     log = (scratch / "versus.log").read_text()
     passes = log.count("rule features:") + log.count("rule featuremaps:")
     rows.append(("versus_cpu", "passes_redone", "", passes, "jobs", f"features and featuremap passes on {device}"))
