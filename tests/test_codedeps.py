@@ -57,6 +57,13 @@ def test_plots_depend_on_plotting_code_only():
                      "costs.py"}
 
 
+def test_cluster_only_modules_are_in_no_scripts_closure():
+    """The cost model and the SLURM site check change requests, not results: editing them reruns nothing."""
+    for script in SCRIPTS:
+        names = {Path(p).name for p in closure(script, LIB)}
+        assert not names & {"resources.py", "slurm.py"}, script.name
+
+
 def test_every_rule_passes_its_closures_digest(tmp_path):
     """Each job's `code` parameter is its script's closure digest (read from the DAG of the tiny config)."""
     from helpers import TINY

@@ -74,7 +74,7 @@ def reordered(config):
     return config
 
 
-# (row label, how to apply it: a config edit, or "plots.py" for a library edit)
+# (row label, how to apply it: a config edit, or the name of a library module to edit)
 EDITS = [
     ("nothing (a second run of the same config)", lambda c, f: c),
     ("the same config, its keys written in another order", lambda c, f: reordered(c)),
@@ -95,6 +95,7 @@ EDITS = [
     ("`curves: {schedule: {epochs: 5}}`", lambda c, f: with_changes(c, curves__schedule={"epochs": 5})),
     ("`layers: {schedule: {epochs: 5}}`", lambda c, f: with_changes(c, layers__schedule={"epochs": 5})),
     ("editing one library module (`workflow/basesel/plots.py`)", "plots.py"),
+    ("editing the cluster cost model (`workflow/basesel/resources.py`)", "resources.py"),
 ]
 
 
@@ -152,6 +153,8 @@ def expected(label, config):
                 "layer_heads": L * T, **curves, **layers, "all": 1}
     if "layers: {schedule" in label:
         return {"layer_heads": L * T, **layers, "all": 1}
+    if "resources.py" in label:
+        return {}
     if "plots.py" in label:
         return {"plot_data": 1, "plot_pretraining": A, "plot_scores": A, "plot_finetune": 1, "plot_figure1": 1,
                 "plot_figure2": 1, "plot_figure3": 1, "plot_figure4": 1, "plot_figure5": 1, "plot_leaderboard": 1,
@@ -168,10 +171,12 @@ def plans_for(config, workdir, folder):
                                       base=workdir / "config.yaml") for label, edit in config_edits}
         plans = {label: f.result() for label, f in futures.items()}
     for label, edit in EDITS:
-        if edit == "plots.py":
-            plots = workdir / "workflow" / "basesel" / "plots.py"
-            plots.write_text(plots.read_text() + "\n# an edit\n")
+        if isinstance(edit, str):  # one module edited, then restored for the next row
+            module = workdir / "workflow" / "basesel" / edit
+            text = module.read_text()
+            module.write_text(text + "\n# an edit\n")
             plans[label] = planned_jobs(workdir, config, snakefile=snakefile, base=workdir / "config.yaml")
+            module.write_text(text)
     return plans
 
 

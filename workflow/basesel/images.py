@@ -6,7 +6,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .io import BaseselError
-from .resources import fits_preload  # the same test sets the SLURM memory and runtime estimate
+from .preload import fits_preload  # the same test sets the SLURM memory and runtime estimate
 
 # ImageNet statistics: the normalisation torchvision's models are trained with.
 MEAN = (0.485, 0.456, 0.406)

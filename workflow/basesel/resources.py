@@ -12,6 +12,7 @@ Cost of one image = max(compute, decode):
            embedded and preloaded data cost nothing here.
 The rates are assumptions written down here, not measurements of your cluster; override any rule's
 runtime in the profile (`set-resources`) once your own benchmarks/ logs tell you better.
+No workflow script imports this module, so editing it reruns no job (tests/test_codedeps.py).
 """
 from __future__ import annotations
 
@@ -44,11 +45,6 @@ def tsv_rows(path, missing: int) -> int:
         return _rows(str(p), p.stat().st_mtime)
     except FileNotFoundError:
         return missing
-
-
-def fits_preload(images: int, input_size: int, budget_mb: float) -> bool:
-    """Whether a dataset is decoded into memory once (data.image_dataset) rather than streamed."""
-    return images * 3 * input_size * input_size / 2**20 <= budget_mb
 
 
 def seconds_per_image(arch: str, width: float, input_size: int, *, train: bool, gpu: bool, threads: int,

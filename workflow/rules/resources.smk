@@ -4,6 +4,7 @@
 import os
 
 from basesel import resources as R  # noqa: E402
+from basesel.preload import fits_preload  # noqa: E402
 
 THREADS = config["compute"]["threads"]
 PRELOAD_MB = config["compute"]["preload_max_mb"]
@@ -19,7 +20,7 @@ def _rows(path, dataset):
 
 def _training(arch, images, epochs, attempt):
     return R.training_minutes(PLAN.archs[arch], train_images=images, eval_images=0, epochs=epochs, gpu=GPU > 0,
-                              threads=THREADS, decoded=R.fits_preload(images, PLAN.archs[arch]["input_size"], PRELOAD_MB),
+                              threads=THREADS, decoded=fits_preload(images, PLAN.archs[arch]["input_size"], PRELOAD_MB),
                               attempt=attempt)
 
 
