@@ -35,7 +35,6 @@ import sys
 import tempfile
 import time
 import traceback
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -182,17 +181,14 @@ def rates(device_name: str, quick: bool, scratch: Path, rows: list) -> None:
         if device.type == "cuda":
             torch.cuda.empty_cache()
     # decoding: ImageNet-sized JPEGs through the loader's worker processes, one per core
-    from PIL import Image
+    from paper_estimate import jpeg  # this folder is on sys.path: the script's own
 
     folder = scratch / "jpeg"
     folder.mkdir()
     rng = np.random.default_rng(0)
     n = 256 if quick else 2048
     for i in range(n):
-        smooth = np.cumsum(rng.normal(size=(375, 500, 3)), axis=1)
-        buf = BytesIO()
-        Image.fromarray(((smooth - smooth.min()) / np.ptp(smooth) * 255).astype(np.uint8)).save(buf, "JPEG", quality=90)
-        (folder / f"{i}.jpg").write_bytes(buf.getvalue())
+        (folder / f"{i}.jpg").write_bytes(jpeg(rng))
     cores = os.cpu_count()
     data = ImageList([str(folder / f"{i}.jpg") for i in range(n)], np.zeros(n, dtype=np.int64), 224)
     start = time.perf_counter()

@@ -30,8 +30,9 @@ TARGETS = {"cars": (8144, 8041), "aircraft": (6667, 3333), "dtd": (3760, 1880), 
            "caltech101": (3030, 5647), "flowers": (2040, 6149)}
 
 
-def _jpeg() -> bytes:
-    rng = np.random.default_rng(0)
+def jpeg(rng=None) -> bytes:
+    """A 500x375 JPEG (ImageNet's typical size) of smooth random colour (the GPU check draws many)."""
+    rng = rng if rng is not None else np.random.default_rng(0)
     smooth = np.cumsum(rng.normal(size=(375, 500, 3)), axis=1)
     img = Image.fromarray(((smooth - smooth.min()) / np.ptp(smooth) * 255).astype(np.uint8))
     buf = BytesIO()
@@ -44,7 +45,7 @@ def rates(n=300) -> tuple[float, float, float]:
     224 px (training); and data.verify's two checks, decode and header."""
     from basesel.data import _check_image
 
-    data = _jpeg()
+    data = jpeg()
     path = Path("/tmp/basesel-bench.jpg")
     path.write_bytes(data)
     out = []

@@ -35,6 +35,14 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+def job_compute(compute: dict, threads: int) -> tuple[torch.device, int, float]:
+    """What a torch job computes with: (device, DataLoader workers, preload budget in MiB), from
+    config["compute"] and the job's threads. Read in the script, never passed as a rule parameter:
+    compute settings change no result, so they must rerun no job."""
+    device = pick_device(compute["device"])
+    return device, loader_workers(device, threads), compute["preload_max_mb"]
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators."""
     random.seed(seed)

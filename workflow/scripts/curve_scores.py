@@ -12,11 +12,9 @@ def main(smk):
     from basesel.images import image_dataset
     from basesel.io import BaseselError, read_tsv, write_tsv
     from basesel.models import load_checkpoint
-    from basesel.training import loader_workers, pick_device
+    from basesel.training import job_compute
 
-    compute = smk.config["compute"]
-    device = pick_device(compute["device"])
-    workers = loader_workers(device, smk.threads)
+    device, workers, budget = job_compute(smk.config["compute"], smk.threads)
     checkpoints = sorted(Path(smk.input.checkpoints).glob("model_epoch*.pt"))
     if not checkpoints:
         raise BaseselError(f"{smk.input.checkpoints} holds no checkpoints")
@@ -26,7 +24,7 @@ def main(smk):
     probe = val.iloc[probe_rows(val, smk.params.probe_per_class, smk.params.seed, short="all")]
     print(f"[curves {smk.wildcards.arch}] {len(checkpoints)} checkpoints, probe of {len(probe)} source val images",
           file=sys.stderr)
-    images = image_dataset(probe.path.tolist(), probe.label.to_numpy(), spec.input_size, compute["preload_max_mb"], workers)
+    images = image_dataset(probe.path.tolist(), probe.label.to_numpy(), spec.input_size, budget, workers)
     table = epoch_scores(checkpoints, images, margin=smk.params.s6_margin, device=device, workers=workers)
     write_tsv(table, smk.output[0], float_format="%.10g")
 

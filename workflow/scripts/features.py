@@ -10,15 +10,14 @@ def main(smk):
     from basesel.featuremaps import extract_features
     from basesel.io import read_tsv
     from basesel.models import load_checkpoint
-    from basesel.training import loader_workers, pick_device
+    from basesel.training import job_compute
 
-    compute = smk.config["compute"]
-    device = pick_device(compute["device"])
+    device, workers, budget = job_compute(smk.config["compute"], smk.threads)
     model, spec, ckpt = load_checkpoint(smk.input.model)
     print(f"[features] {smk.wildcards.arch}/{smk.wildcards.subset} -> {smk.wildcards.target}", file=sys.stderr)
     extract_features(model, spec, read_tsv(smk.input.index), smk.output[0],
                      batch_size=smk.config["featuremaps"]["batch_size"], device=device,
-                     preload_max_mb=compute["preload_max_mb"], workers=loader_workers(device, smk.threads),
+                     preload_max_mb=budget, workers=workers,
                      attrs={"subset": smk.wildcards.subset, "target": smk.wildcards.target,
                             "checkpoint": smk.input.model,
                             # the task-agnostic baselines: properties of the base model alone

@@ -10,14 +10,13 @@ def main(smk):
     from basesel.io import read_tsv, write_tsv
     from basesel.layers import layer_scores
     from basesel.models import load_checkpoint
-    from basesel.training import loader_workers, pick_device
+    from basesel.training import job_compute
 
-    compute = smk.config["compute"]
-    device = pick_device(compute["device"])
+    device, workers, budget = job_compute(smk.config["compute"], smk.threads)
     model, spec, _ = load_checkpoint(smk.input.model)
     table = layer_scores(model, spec, read_tsv(smk.input.probe), margin=smk.params.s6_margin,
                          batch_size=smk.config["featuremaps"]["batch_size"], device=device,
-                         preload_max_mb=compute["preload_max_mb"], workers=loader_workers(device, smk.threads))
+                         preload_max_mb=budget, workers=workers)
     write_tsv(table, smk.output[0], float_format="%.10g")
     print(table.to_string(index=False), file=sys.stderr)
 

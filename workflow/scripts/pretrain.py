@@ -13,16 +13,14 @@ def main(smk):
     from basesel.io import atomic_path, read_tsv
     from basesel.models import ArchSpec, build_model, checkpoint_dict
     from basesel.schedule import Schedule
-    from basesel.training import clear_resume, fit, loader_workers, pick_device
+    from basesel.training import clear_resume, fit, job_compute
 
     subset = read_tsv(smk.input.subset)
     train, val = subset[subset.split == "train"], subset[subset.split == "val"]
     spec = ArchSpec(num_classes=int(train.label.max()) + 1, **smk.params.spec)
     schedule = Schedule(**smk.params.schedule)
-    compute = smk.config["compute"]
-    device = pick_device(compute["device"])
-    workers = loader_workers(device, smk.threads)
-    size, budget = spec.input_size, compute["preload_max_mb"]
+    device, workers, budget = job_compute(smk.config["compute"], smk.threads)
+    size = spec.input_size
     torch.manual_seed(smk.params.seed)
     model = build_model(spec)
     label = f"pretrain {smk.wildcards.arch}/{smk.wildcards.subset}"

@@ -16,17 +16,16 @@ def main(smk):
     from basesel.io import BaseselError, atomic_path, read_tsv
     from basesel.models import ArchSpec, build_model, checkpoint_dict
     from basesel.schedule import Schedule
-    from basesel.training import clear_resume, fit, loader_workers, pick_device
+    from basesel.training import clear_resume, fit, job_compute
 
     index = read_tsv(smk.input.index)
     train = index[index.split == "train"]
     val = index[index.split == "val"]
     spec = ArchSpec(num_classes=int(train.label.max()) + 1, **smk.params.spec)
     schedule = Schedule(**smk.params.schedule)
-    seed, compute = smk.params.seed, smk.config["compute"]
-    device = pick_device(compute["device"])
-    workers = loader_workers(device, smk.threads)
-    size, budget = spec.input_size, compute["preload_max_mb"]
+    seed = smk.params.seed
+    device, workers, budget = job_compute(smk.config["compute"], smk.threads)
+    size = spec.input_size
     staging = Path(smk.params.staging)
     label = f"whole-pool {smk.wildcards.arch}"
     print(f"[{label}] {len(train)} train / {len(val)} val images, {spec.num_classes} classes, device {device}",
