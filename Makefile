@@ -1,10 +1,16 @@
 # The two commands of README.md. Both create the environment (.venv, from pyproject.toml) if missing.
-#   make run    the workflow on the embedded default, then results/report.html
-#   make test   the test suite (what .ci/run calls)
+#   make run                        the workflow on the embedded default, then results/report.html
+#   make run CONFIG=configs/X.yaml  the same with a ready overlay (tiny, zoo, replicates, ...)
+#   make test                       the test suite (what .ci/run calls)
+# After a run that died (kill -9, out of memory, a lost session) `make run` carries on: a stale lock is
+# removed when no Snakemake process is alive for this folder (basesel/runlock.py), and jobs that were
+# cut short run again.
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
+CONFIG ?=
 BIN := $(VENV)/bin
+CONFIG_ARGS := $(if $(CONFIG),--configfile $(CONFIG))
 
 .PHONY: run test env bench clean
 
@@ -17,8 +23,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: env
-	$(BIN)/snakemake --cores $(CORES)
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/python -m basesel.runlock $(CONFIG_ARGS)
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete $(CONFIG_ARGS)
+	$(BIN)/snakemake --report results/report.html $(CONFIG_ARGS)
 	@echo "report: results/report.html"
 
 test: env

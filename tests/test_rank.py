@@ -95,7 +95,14 @@ def test_rank_by_a_runs_leaderboard_winner_on_all_training_images(setup, tmp_pat
     assert "leaderboard winner" in doc["why"] and "leaderboard winner" in out.stdout
     assert "all 48 training images" in out.stderr  # NLEEP as the workflow computes it: every training image
     ranked = pd.read_csv(tmp_path / "o" / "rank.tsv", sep="\t").set_index("model")
-    assert ranked.loc["trained", "C_56"] == pytest.approx(ranked.loc["trained", "C_56(LOGO)"])
+    # C_56 at the run's alpha 0.25, and at the paper's 0.574 beside it: no column that repeats another
+    def scaled(x):  # min-max to [-1, 1] over the two candidates, negated (smaller is better)
+        return -(2 * (x - x.min()) / (x.max() - x.min()) - 1)
+    s5, s6 = scaled(ranked.S5), scaled(ranked.S6)
+    assert ranked.C_56.to_numpy() == pytest.approx((0.75 * s5 + 0.25 * s6).to_numpy(), abs=1e-5)
+    assert ranked["C_56(0.574)"].to_numpy() == pytest.approx((0.426 * s5 + 0.574 * s6).to_numpy(), abs=1e-5)
+    assert "C_56(LOGO)" not in ranked.columns
+    assert "C_56 = (1 - alpha) S5' + alpha S6' at alpha 0.25 (the best alpha of" in out.stdout
 
 
 def test_torchvision_weights_and_train_subfolder(setup, tmp_path):
@@ -116,6 +123,7 @@ def test_torchvision_weights_and_train_subfolder(setup, tmp_path):
     def scaled(x):  # min-max to [-1, 1] over the two candidates, negated (smaller is better)
         return -(2 * (x - x.min()) / (x.max() - x.min()) - 1)
     assert ranked.C_56.to_numpy() == pytest.approx(0.5 * scaled(ranked.S5) + 0.5 * scaled(ranked.S6))
+    assert "C_56(0.574)" in ranked.columns and "C_56(LOGO)" not in ranked.columns
 
 
 @pytest.mark.parametrize("make,message", [

@@ -1,22 +1,29 @@
 """Warm start: a job handed to the warm server runs in a forked child as it would run alone (its
-directory, environment, streams, threads, exit status), dies with its job process, and the job runs
-in its own process whenever there is no server, or the library changed under the server."""
+directory, environment, streams, thread pools, exit status), dies with its job process, and runs in
+its own process whenever there is no server, or the library changed under the server. Only its
+owner can reach the server, and it runs only the workflow's own job scripts."""
 import json
 import os
+import pwd
 import signal
+import socket
+import stat
+import struct
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
 from helpers import ROOT
 
 LIB = ROOT / "workflow"
-SCRIPT = f'''
+SCRIPT = '''
 import json, os, sys, time
 from types import SimpleNamespace
-sys.path.insert(0, {str(LIB)!r})
+sys.path.insert(0, {lib!r})
 if "snakemake" not in globals():  # a Snakemake job's preamble defines it
     job = json.loads(os.environ["TEST_JOB"])
     snakemake = SimpleNamespace(log=[job["log"]], threads=1, rule="test", output=[job["out"]],
@@ -26,13 +33,18 @@ from basesel.smk import run
 
 def main(smk):
     import torch
+    from threadpoolctl import threadpool_info
+
+    import basesel.io
     from basesel.io import BaseselError
 
     print("hello on stdout", flush=True)
     print("hello on stderr", file=sys.stderr, flush=True)
     with open(smk.output[0], "w") as f:
-        json.dump({{"pid": os.getpid(), "cwd": os.getcwd(), "mark": os.environ.get("MARK"),
-                   "threads": torch.get_num_threads(), "child": "BASESEL_WARM_CHILD" in os.environ}}, f)
+        json.dump({{"pid": os.getpid(), "uid": os.getuid(), "cwd": os.getcwd(), "mark": os.environ.get("MARK"),
+                   "threads": torch.get_num_threads(), "child": "BASESEL_WARM_CHILD" in os.environ,
+                   "blas_threads": sorted({{p["num_threads"] for p in threadpool_info()}}),
+                   "edited": getattr(basesel.io, "EDITED", False)}}, f)
     if smk.params.fail:
         raise BaseselError("bad input")
     time.sleep(smk.params.sleep)
@@ -42,19 +54,19 @@ run(snakemake, main, torch=True)
 '''
 
 
-@pytest.fixture
-def script(tmp_path):
-    path = tmp_path / "job.py"
-    path.write_text(SCRIPT)
+def write_script(folder: Path, lib: Path = LIB) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "job.py"
+    path.write_text(SCRIPT.format(lib=str(lib)))
     return path
 
 
-def job(script, workdir, socket=None, fail=False, sleep=0.0, wait=True):
-    env = {**os.environ, "MARK": "from-the-job", "TEST_JOB": json.dumps(
+def job(script, workdir, socket_path=None, fail=False, sleep=0.0, wait=True, threads="1"):
+    env = {**os.environ, "MARK": "from-the-job", "OMP_NUM_THREADS": threads, "TEST_JOB": json.dumps(
         {"log": str(workdir / "job.log"), "out": str(workdir / "out.json"), "params": {"fail": fail, "sleep": sleep}})}
     env.pop("BASESEL_WARM", None)
-    if socket is not None:
-        env["BASESEL_WARM"] = str(socket)
+    if socket_path is not None:
+        env["BASESEL_WARM"] = str(socket_path)
     proc = subprocess.Popen([sys.executable, str(script)], cwd=workdir, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     if not wait:
@@ -63,59 +75,80 @@ def job(script, workdir, socket=None, fail=False, sleep=0.0, wait=True):
     return proc.returncode, out, err
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def start_server(lib, scripts, env=None):
+    """A warm server (its socket path not exported to this process: tests pass it explicitly)."""
     from basesel import warm
 
-    folder = tmp_path_factory.mktemp("warm")
-    socket = folder / "warm.sock"
-    saved = os.environ.get(warm.ENV)
-    proc = warm.start(str(socket), str(LIB))
-    if saved is None:
-        os.environ.pop(warm.ENV)  # start() exports it for the jobs of a Snakemake run; tests pass it explicitly
-    else:
-        os.environ[warm.ENV] = saved
+    saved = os.environ.copy()
+    os.environ.update(env or {})
+    try:
+        proc, path = warm.start(str(lib), str(scripts))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     for _ in range(600):  # the server creates the socket once it has imported the library
-        if socket.exists():
-            break
+        if os.path.exists(path):
+            return proc, Path(path)
         assert proc.poll() is None, "the warm server exited"
         time.sleep(0.1)
-    assert socket.exists()
-    yield proc, socket
-    warm.stop(proc, str(socket))
-    assert proc.poll() is not None and not socket.exists()
+    raise AssertionError("the warm server did not start")
+
+
+@pytest.fixture(scope="module")
+def scripts(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scripts")
+    write_script(folder)
+    return folder
+
+
+@pytest.fixture
+def script(scripts):
+    return scripts / "job.py"
+
+
+@pytest.fixture(scope="module")
+def server(scripts):
+    from basesel import warm
+
+    # The server's own pools would use 3 threads; a job asking for 1 must get 1 (see the test).
+    proc, path = start_server(LIB, scripts, env={"OMP_NUM_THREADS": "3"})
+    yield proc, path
+    warm.stop(proc, str(path))
+    assert proc.poll() is not None and not path.exists() and not path.parent.exists()
 
 
 def test_without_a_server_a_job_runs_in_its_own_process(script, tmp_path):
     code, out, err = job(script, tmp_path)
     assert code == 0, err
     result = json.loads((tmp_path / "out.json").read_text())
-    assert result["child"] is False and result["threads"] == 1
+    assert result["child"] is False and result["threads"] == 1 and result["blas_threads"] == [1]
     assert "hello on stdout" in out and "hello on stderr" in (tmp_path / "job.log").read_text()
 
 
 def test_a_handed_over_job_runs_as_it_would_alone(server, script, tmp_path):
-    _, socket = server
-    code, out, err = job(script, tmp_path, socket)
+    _, path = server
+    code, out, err = job(script, tmp_path, path)
     assert code == 0, err
     result = json.loads((tmp_path / "out.json").read_text())
     assert result["child"] is True  # it did run in the server's child
     assert result["cwd"] == str(tmp_path) and result["mark"] == "from-the-job" and result["threads"] == 1
+    # the linear-algebra pools the server started with 3 threads run the job's OMP_NUM_THREADS
+    assert result["blas_threads"] == [1]
     assert "hello on stdout" in out  # the job's own streams
     assert "hello on stderr" in (tmp_path / "job.log").read_text()
 
 
 def test_a_failing_job_fails_with_its_message(server, script, tmp_path):
-    _, socket = server
-    code, out, err = job(script, tmp_path, socket, fail=True)
+    _, path = server
+    code, out, err = job(script, tmp_path, path, fail=True)
     assert code == 1
     assert "basesel: error in rule test: bad input" in err
     assert "Traceback" not in err
 
 
 def test_killing_the_job_kills_its_child(server, script, tmp_path):
-    _, socket = server
-    proc = job(script, tmp_path, socket, sleep=60, wait=False)
+    _, path = server
+    proc = job(script, tmp_path, path, sleep=60, wait=False)
     for _ in range(300):
         if (tmp_path / "out.json").exists() and (tmp_path / "out.json").read_text():
             break
@@ -135,29 +168,175 @@ def test_killing_the_job_kills_its_child(server, script, tmp_path):
         pytest.fail(f"the child {child} outlived its job")
 
 
-def test_a_changed_library_makes_jobs_run_in_their_own_process(tmp_path, script):
-    """Code edited under a running server: the server stops serving rather than run stale code."""
+def test_a_changed_library_makes_jobs_run_in_their_own_process_with_the_new_code(tmp_path):
+    """Code edited under a running server: the server stops serving rather than run stale code,
+    and the job, run in its own process, sees the edit."""
     import shutil
 
     from basesel import warm
 
     lib = tmp_path / "lib"
     shutil.copytree(LIB / "basesel", lib / "basesel", ignore=shutil.ignore_patterns("__pycache__"))
-    socket = tmp_path / "w.sock"
-    proc = warm.start(str(socket), str(lib))
-    os.environ.pop(warm.ENV, None)
+    folder = tmp_path / "scripts"
+    copy = write_script(folder, lib)
+    proc, path = start_server(lib, folder)
     try:
-        for _ in range(600):
-            if socket.exists():
-                break
-            time.sleep(0.1)
         work = tmp_path / "work"
         work.mkdir()
-        code, _, err = job(script, work, socket)
-        assert code == 0 and json.loads((work / "out.json").read_text())["child"] is True, err
-        (lib / "basesel" / "plots.py").write_text((lib / "basesel" / "plots.py").read_text() + "\n# edited\n")
-        code, _, err = job(script, work, socket)
-        assert code == 0 and json.loads((work / "out.json").read_text())["child"] is False, err
-        proc.wait(timeout=30)  # and it has stopped
+        code, _, err = job(copy, work, path)
+        result = json.loads((work / "out.json").read_text())
+        assert code == 0 and result["child"] is True and result["edited"] is False, err
+        module = lib / "basesel" / "io.py"
+        module.write_text(module.read_text() + "\nEDITED = True\n")
+        code, _, err = job(copy, work, path)
+        result = json.loads((work / "out.json").read_text())
+        assert code == 0 and result["child"] is False and result["edited"] is True, err
+        proc.wait(timeout=30)  # and it has stopped, its socket and folder gone
+        assert not path.parent.exists()
     finally:
-        warm.stop(proc, str(socket))
+        warm.stop(proc, str(path))
+
+
+# --- who may use it ---------------------------------------------------------------------------------
+
+def test_socket_and_folder_are_private_under_a_group_umask(scripts, tmp_path):
+    """Under umask 002 (shared project folders) the socket is 0600 in a 0700 folder of its own,
+    outside the working directory."""
+    from basesel import warm
+
+    old = os.umask(0o002)
+    try:
+        proc, path = start_server(LIB, scripts)
+    finally:
+        os.umask(old)
+    try:
+        folder = path.parent
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and folder.stat().st_uid == os.getuid()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_ISSOCK(path.stat().st_mode)
+        assert Path.cwd() not in folder.parents
+        assert folder.parent in {Path(tempfile.gettempdir()), Path(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent"))}
+    finally:
+        warm.stop(proc, str(path))
+    assert not folder.exists()
+
+
+def request(path, script, workdir, out):
+    """A raw request, as a job would send it, naming `script`; the server's first answer (None
+    when it closed the connection without one)."""
+    from basesel import warm
+
+    env = {"TEST_JOB": json.dumps({"log": str(workdir / "job.log"), "out": str(out),
+                                   "params": {"fail": False, "sleep": 0.0}})}
+    header = json.dumps({"script": str(script), "cwd": str(workdir), "env": env}).encode()
+    import pickle
+    from types import SimpleNamespace
+
+    blob = pickle.dumps(SimpleNamespace(log=[str(workdir / "job.log")], threads=1, rule="test", output=[str(out)],
+                                        params=SimpleNamespace(fail=False, sleep=0.0)))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(30)
+    sock.connect(str(path))
+    with open(os.devnull, "rb") as i, open(os.devnull, "wb") as o:
+        socket.send_fds(sock, [struct.pack("!q", len(header)) + header], [i.fileno(), o.fileno(), o.fileno()])
+        try:
+            sock.sendall(struct.pack("!q", len(blob)) + blob)
+            answer = sock.recv(8)
+        except (BrokenPipeError, ConnectionResetError):
+            answer = b""
+    sock.close()
+    return struct.unpack("!q", answer)[0] if len(answer) == 8 else None
+
+
+def test_a_request_for_any_other_file_is_refused_even_from_the_owner(server, tmp_path):
+    from basesel import warm
+
+    _, path = server
+    other = write_script(tmp_path / "elsewhere")  # the same code, but not one of the workflow's scripts
+    out = tmp_path / "out.json"
+    assert request(path, other, tmp_path, out) == warm.REFUSED
+    time.sleep(0.5)
+    assert not out.exists()  # nothing ran
+    # a job whose script is refused runs in its own process instead
+    code, _, err = job(other, tmp_path, path)
+    assert code == 0 and json.loads(out.read_text())["child"] is False, err
+
+
+OTHER_USER = "basesel-test-other"
+
+
+@pytest.fixture(scope="module")
+def other_uid():
+    """A throwaway account (created when the tests run as root, as in CI), removed afterwards."""
+    reason = None
+    if os.geteuid() != 0:
+        reason = "needs root to create a second account"
+    elif not Path("/usr/sbin/useradd").exists():
+        reason = "needs useradd to create a second account"
+    if reason:
+        if os.environ.get("BASESEL_REQUIRE_SECOND_UID"):
+            pytest.fail(f"the second-account test is required here but cannot run: {reason}")
+        pytest.skip(reason)
+    created = False
+    try:
+        pwd.getpwnam(OTHER_USER)
+    except KeyError:
+        subprocess.run(["/usr/sbin/useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OTHER_USER],
+                       check=True)
+        created = True
+    entry = pwd.getpwnam(OTHER_USER)
+    yield entry.pw_uid, entry.pw_gid
+    if created:
+        subprocess.run(["/usr/sbin/userdel", OTHER_USER], check=False)
+
+
+def as_user(uid, gid, fn):
+    """fn() run in a forked process with the other account's uid; its JSON-able result."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            try:
+                result = {"ok": fn()}
+            except Exception as exc:
+                result = {"error": type(exc).__name__}
+            os.write(w, json.dumps(result).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+def test_another_account_can_neither_reach_nor_use_the_server(server, script, other_uid, tmp_path):
+    """The exploit of issue 17: another account sends a request naming a job script. Its folder keeps
+    the other account out; and with the folder and socket opened up (as a careless site might), the
+    server still refuses the peer before reading its request, and runs nothing."""
+    uid, gid = other_uid
+    _, path = server
+    shared = Path(tempfile.mkdtemp(prefix="basesel-other-"))
+    os.chmod(shared, 0o777)
+    out = shared / "out.json"
+    reach = as_user(uid, gid, lambda: request(path, script, shared, out))
+    assert reach == {"error": "PermissionError"}, reach  # the private folder
+    folder_mode, socket_mode = stat.S_IMODE(path.parent.stat().st_mode), stat.S_IMODE(path.stat().st_mode)
+    os.chmod(path.parent, 0o711)
+    os.chmod(path, 0o666)
+    try:
+        answer = as_user(uid, gid, lambda: request(path, script, shared, out))
+    finally:
+        os.chmod(path.parent, folder_mode)
+        os.chmod(path, socket_mode)
+    assert answer == {"ok": None}, answer  # closed without an answer
+    time.sleep(0.5)
+    assert not out.exists()  # nothing ran, as anyone
+    # and the owner's jobs still run
+    code, _, err = job(script, tmp_path, path)
+    assert code == 0 and json.loads((tmp_path / "out.json").read_text())["child"] is True, err

@@ -112,7 +112,7 @@ def test_end_to_end_tiny_run(tiny_run):
     c56 = pd.read_csv(results / "analysis/c56_summary.tsv", sep="\t")
     assert "leave-one-group-out rho" in set(c56.quantity)
     assert leftovers(results) == []
-    assert not list((tiny_run / ".snakemake").glob("basesel-warm-*"))  # the warm server is gone
+    assert not list((tiny_run / ".snakemake").glob("basesel-warm-*"))  # nothing of the server in the project folder
 
 
 @pytest.mark.slow

@@ -87,6 +87,7 @@ def cmd_rank(args) -> int:
     unknown = [s for s in requested if s not in r.RANKABLE]
     if unknown:
         raise BaseselError(f"unknown score(s) {', '.join(unknown)}; choose from {', '.join(r.RANKABLE)}")
+    requested = list(dict.fromkeys(r.c56_column(s, alpha, fitted=args.analysis is not None) for s in requested))
     torch_threads(args.threads)
     device = pick_device(args.device)
     # Check every input before any model runs: the folder, then every candidate.
@@ -104,9 +105,10 @@ def cmd_rank(args) -> int:
     table = pd.DataFrame([{"model": c.name, "layer": c.layer_name, "input_size": c.input_size,
                            **r.score_candidate(c, probe, device=device, batch_size=args.batch_size, margin=args.margin,
                                                train=rows if full else None)} for c in candidates])
+    # C_56 at the alpha in use; beside it, at the paper's alpha when that is another one
     table["C_56"] = r.c56(table, alpha)
-    table[C56[0]] = r.c56(table, PAPER_C56["alpha"])
-    table[C56[1]] = r.c56(table, alpha)  # for a new task, the alpha fitted on all of a run's groups
+    if alpha != PAPER_C56["alpha"]:
+        table[C56[0]] = r.c56(table, PAPER_C56["alpha"])
     by = requested[0]
     shown = [*requested, *[s for s in table.columns if s in r.RANKABLE and s not in requested]]
     ranked = r.rank(table, by)[["rank", "model", *shown, "layer", "input_size"]]
@@ -121,7 +123,11 @@ def cmd_rank(args) -> int:
     save(rank_figure(ranked, by), out / "rank.svg")
     with pd.option_context("display.width", 250, "display.max_columns", 12, "display.float_format", "{:.4g}".format):
         print(ranked[["rank", "model", *requested]].to_string(index=False))
-    print(f"ranked by {by}, {why}" + (f" (alpha {alpha})" if by in ("C_56", C56[1]) else ""))
+    print(f"ranked by {by}, {why}")
+    source = (f"the best alpha of {args.analysis}" if args.analysis else "--alpha" if args.alpha is not None
+              else "the paper's alpha")
+    print(f"C_56 = (1 - alpha) S5' + alpha S6' at alpha {alpha:g} ({source})"
+          + (f"; {C56[0]} at the paper's alpha" if C56[0] in table.columns else ""))
     print(f"agreement with that ranking (Kendall tau over the {len(ranked)} candidates; 1 = same order, "
           f"-1 = reversed): " + ", ".join(f"{s} {t:+.2f}" for s, t in agree.items()))
     print(f"all {len(shown)} scores in {out}/rank.tsv; also rank.json, rank.svg")

@@ -6,6 +6,7 @@ this module first, and most of them never touch a table.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -31,6 +32,11 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # A job killed outright (kill -9, out of memory) leaves its temporary file; the rerun of the job
+    # (its output is missing, so it reruns) clears it before it starts writing its own.
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
     os.close(fd)
     try:

@@ -121,6 +121,22 @@ def c56(table: pd.DataFrame, alpha: float) -> pd.Series:
     return (1 - alpha) * norm["S5"] + alpha * norm["S6"]
 
 
+def c56_column(score: str, alpha: float, fitted: bool) -> str:
+    """The column of rank's table that a requested C_56 name means: `C_56` is C_56 at the alpha in
+    use; the leaderboard's `C_56(LOGO)` is, for a new task, C_56 at the alpha fitted on all of a
+    run's groups (`fitted`: --analysis gave it); `C_56(0.574)` is `C_56` when that is the alpha."""
+    from .analysis import PAPER_C56
+
+    if score == C56[1]:
+        if not fitted:
+            raise BaseselError(f"{score} is C_56 at an alpha fitted on a workflow run's groups: give --analysis "
+                               f"(its summary.json), or rank by C_56 at --alpha")
+        return "C_56"
+    if score == C56[0] and alpha == PAPER_C56["alpha"]:
+        return "C_56"
+    return score
+
+
 def smaller_is_better(score: str) -> bool:
     """Whether a smaller value of `score` ranks a candidate higher."""
     return DIRECTION.get(score, 1) < 0

@@ -5,6 +5,7 @@ handed to the warm server (warm.py) pays for no import in its own process.
 """
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 
@@ -25,6 +26,8 @@ def run(snakemake, main, torch: bool = False) -> None:
     status = warm.hand_over(snakemake, script) if script else None
     if status is not None:
         sys.exit(status)
+    # Stopped by Snakemake (Ctrl-C, a failed sibling job): unwind, so that no temporary file stays behind.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     terminal = sys.stderr
     log = open(snakemake.log[0], "w", buffering=1) if snakemake.log else terminal
     sys.stderr = log

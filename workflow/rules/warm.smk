@@ -1,9 +1,9 @@
 # Warm start of local runs (workflow/basesel/warm.py): one process imports the library once and
-# forks a child per job, so that a job does not spend seconds importing torch. Cluster jobs and
-# `compute.warm_start: false` run every script in its own process.
-import os
+# forks a child per job, so that a job does not spend seconds importing torch. Its socket lives in
+# a private directory outside the project folder, and it runs only this workflow's job scripts for
+# this account. Cluster jobs and `compute.warm_start: false` run every script in its own process.
 
-WARM = {"process": None, "socket": str(Path(".snakemake") / f"basesel-warm-{os.getpid()}.sock")}
+WARM = {"process": None, "socket": None}
 
 
 def warm_start():
@@ -12,8 +12,7 @@ def warm_start():
         return
     from basesel import warm
 
-    Path(".snakemake").mkdir(exist_ok=True)
-    WARM["process"] = warm.start(WARM["socket"], str(LIB))
+    WARM["process"], WARM["socket"] = warm.start(str(LIB), str(LIB / "scripts"))
 
 
 def warm_stop():
