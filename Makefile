@@ -3,7 +3,7 @@
 #   make run CONFIG=configs/X.yaml  the same with a ready overlay (tiny, zoo, replicates, ...)
 #   make test                       the test suite (what .ci/run calls)
 # After a run that died (kill -9, out of memory, a lost session) `make run` carries on: a stale lock is
-# removed when no Snakemake process is alive for this folder (basesel/runlock.py), and jobs that were
+# removed when no Snakemake process is alive for this folder (basesel/machinery/runlock.py), and jobs that were
 # cut short run again.
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: env
-	$(BIN)/python -m basesel.runlock $(CONFIG_ARGS)
+	$(BIN)/python -m basesel.machinery.runlock $(CONFIG_ARGS)
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete $(CONFIG_ARGS)
 	$(BIN)/snakemake --report results/report.html $(CONFIG_ARGS)
 	@echo "report: results/report.html"

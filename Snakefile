@@ -1,6 +1,7 @@
 # basesel: the seed paper's base-model selection methodology as a Snakemake workflow.
 # Wiring only: config, validation and input functions live in workflow/rules/common.smk, cluster
-# resources in resources.smk, logic in workflow/basesel/.
+# resources in resources.smk, logic in the library (workflow/basesel/); each stage's file adds its
+# final outputs to FINAL, what rule all asks for.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -41,5 +42,5 @@ onerror:
 
 rule all:
     input:
-        final_outputs(),
+        FINAL,
     default_target: True

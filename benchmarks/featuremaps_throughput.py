@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
-from basesel import synthetic  # noqa: E402
-from basesel.data import index_dataset  # noqa: E402
-from basesel.featuremaps import extract_features  # noqa: E402
-from basesel.images import normalise, preload  # noqa: E402
-from basesel.models import ArchSpec, build_model  # noqa: E402
+from basesel.compute.passes import write_features_file  # noqa: E402
+from basesel.data import synthetic  # noqa: E402
+from basesel.data.folders import index_dataset  # noqa: E402
+from basesel.data.images import normalise, preload  # noqa: E402
+from basesel.models.paper import ArchSpec, build_model, probed  # noqa: E402
 
 
 def best_of(fn, repeats):
@@ -62,8 +62,8 @@ def main():
                     model(normalise(x_all[i:i + args.batch_size]))
 
         def extraction():
-            extract_features(model, spec, index, Path(tmp) / "fm.h5", batch_size=args.batch_size,
-                             device=torch.device("cpu"), dataset=data)
+            write_features_file(probed(model, spec, args.arch), spec, index, Path(tmp) / "fm.h5",
+                                batch_size=args.batch_size, device=torch.device("cpu"), dataset=data)
 
         forward()  # warm-up
         fwd = best_of(forward, args.repeats)

@@ -146,11 +146,11 @@ def _values(root: Path, files: list) -> pd.DataFrame:
 def rates(device_name: str, quick: bool, scratch: Path, rows: list) -> None:
     import torch
 
-    from basesel.featuremaps import extract_features
-    from basesel.images import ImageList, normalise
-    from basesel.models import ArchSpec, build_model
-    from basesel.schedule import Schedule
-    from basesel.training import fit, pick_device
+    from basesel.compute.passes import write_features_file
+    from basesel.compute.schedule import Schedule
+    from basesel.compute.training import fit, pick_device
+    from basesel.data.images import ImageList, normalise
+    from basesel.models.paper import ArchSpec, build_model, probed
 
     device = pick_device(device_name)
     width, size, classes, images = (0.25, 64, 100, 128) if quick else (1.0, 224, 1000, 2560)
@@ -172,11 +172,12 @@ def rates(device_name: str, quick: bool, scratch: Path, rows: list) -> None:
                      f"training.fit epoch 2 of {images} decoded images, batch {batch}, width {width}, {size} px, "
                      f"{classes} classes, {device}"))
         start = time.perf_counter()
-        extract_features(model, spec, index, scratch / f"{arch}.h5", batch_size=256, device=device, dataset=train)
-        extract_features(model, spec, index, scratch / f"{arch}.h5", batch_size=256, device=device, dataset=train)
+        for _ in range(2):
+            write_features_file(probed(model, spec, arch), spec, index, scratch / f"{arch}.h5", batch_size=256,
+                                device=device, dataset=train)
         seconds = (time.perf_counter() - start) / 2
         rows.append(("rates", "features_images_per_s", arch, images / seconds, "images/s",
-                     f"featuremaps.extract_features, {images} decoded images, batch 256, HDF5 written, {device}"))
+                     f"passes.write_features_file, {images} decoded images, batch 256, HDF5 written, {device}"))
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()

@@ -1,5 +1,5 @@
 """GPU-hours of configs/paper.yaml by stage, from the same cost model that sets the SLURM runtimes
-(workflow/basesel/resources.py), and this machine's measured JPEG decode rate beside the assumed one.
+(workflow/basesel/machinery/resources.py), and this machine's measured JPEG decode rate beside the assumed one.
 
     python benchmarks/paper_estimate.py                 # the paper's protocol (fine-tuning mode head)
     python benchmarks/paper_estimate.py --finetune full # the whole network fine-tuned, beyond the paper
@@ -21,9 +21,9 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
-from basesel import resources as R  # noqa: E402
-from basesel.schedule import Schedule  # noqa: E402
-from basesel.tvdatasets import CLASSES  # noqa: E402
+from basesel.machinery import resources as cost_model  # noqa: E402
+from basesel.compute.schedule import Schedule  # noqa: E402
+from basesel.data.tvdatasets import CLASSES  # noqa: E402
 
 IMAGENET_TRAIN, IMAGENET_CLASSES, VAL_PER_CLASS = 1_281_167, 1000, 50
 TARGETS = {"cars": (8144, 8041), "aircraft": (6667, 3333), "dtd": (3760, 1880), "pets": (3680, 3669),
@@ -43,7 +43,7 @@ def jpeg(rng=None) -> bytes:
 def rates(n=300) -> tuple[float, float, float]:
     """Images/s on one thread for a 500x375 JPEG (ImageNet's typical size): decode and resize to
     224 px (training); and data.verify's two checks, decode and header."""
-    from basesel.data import _check_image
+    from basesel.data.folders import _check_image
 
     data = jpeg()
     path = Path("/tmp/basesel-bench.jpg")
@@ -74,7 +74,7 @@ def main():
     target_images = sum(a + b for a, b in TARGETS.values())
     rate, full, header = rates()
     print(f"JPEG decode + resize to 224 px on one thread here: {rate:.0f} images/s "
-          f"(the cost model assumes {R.DECODE_PER_THREAD:.0f})")
+          f"(the cost model assumes {cost_model.DECODE_PER_THREAD:.0f})")
     print(f"data.verify on one thread: decode {full:.0f} images/s, header {header:.0f} images/s "
           f"({header / full:.1f}x)")
     print(f"{len(subsets)} subsets per architecture, {threads} CPU threads per GPU job\n")
@@ -83,9 +83,9 @@ def main():
     print(f"fine-tuning mode {args.finetune}" + (" (the paper's: the new FC layer on cached features, on CPUs)"
                                                   if args.finetune == "head" else " (the whole network, beyond the paper)"))
     whole = set(cfg["curves"]["architectures"]) | set(cfg["layers"]["architectures"])
-    tables = [("assumed rates (workflow/basesel/resources.py)", None)]
+    tables = [("assumed rates (workflow/basesel/machinery/resources.py)", None)]
     if args.rates:
-        tables.append((f"measured rates ({args.rates})", R.read_rates(args.rates)))
+        tables.append((f"measured rates ({args.rates})", cost_model.read_rates(args.rates)))
     for title, measured in tables:
         print(f"\n{title}")
         gpu_hours(cfg, subsets, target_images + probe_images, epochs_ft, whole, args.finetune, threads, measured)
@@ -103,18 +103,18 @@ def gpu_hours(cfg, subsets, pass_images, epochs_ft, whole, finetune, threads, ra
         arch = {"name": a["name"], "width": a["width"], "input_size": a["input_size"]}
         epochs = Schedule.from_config(a["pretrain"]).epochs
         kw = dict(gpu=True, threads=threads, decoded=False, rates=rates)
-        pre = sum(R.training_minutes(arch, train_images=int(n), eval_images=0, epochs=epochs, **kw) for n in subsets) / 60
+        pre = sum(cost_model.training_minutes(arch, train_images=int(n), eval_images=0, epochs=epochs, **kw) for n in subsets) / 60
         # one GPU group job per base model: every target's images, then every target's probe images
-        fm = len(subsets) * R.inference_minutes(arch, images=pass_images, **kw) / 60
+        fm = len(subsets) * cost_model.inference_minutes(arch, images=pass_images, **kw) / 60
         ft = 0.0 if finetune == "head" else len(subsets) * sum(
-            R.training_minutes(arch, train_images=tr + te, eval_images=0, epochs=epochs_ft, **kw)
+            cost_model.training_minutes(arch, train_images=tr + te, eval_images=0, epochs=epochs_ft, **kw)
             for tr, te in TARGETS.values()) / 60
         wh = 0.0
         if a["name"] in whole:
             schedule = Schedule.from_config(a["pretrain"], cfg["curves"].get("schedule"))
             curve_probe = cfg["curves"]["probe_per_class"] * IMAGENET_CLASSES
-            wh = (R.training_minutes(arch, train_images=IMAGENET_TRAIN, eval_images=0, epochs=schedule.epochs, **kw)
-                  + R.inference_minutes(arch, images=schedule.epochs * curve_probe, **kw)) / 60
+            wh = (cost_model.training_minutes(arch, train_images=IMAGENET_TRAIN, eval_images=0, epochs=schedule.epochs, **kw)
+                  + cost_model.inference_minutes(arch, images=schedule.epochs * curve_probe, **kw)) / 60
         total += pre + fm + ft + wh
         print(f"{a['name']:<10} {pre:>10.0f} {fm:>8.0f} {ft:>10.0f} {wh:>11.0f}")
     print(f"total: {total:.0f} GPU-hours for {3 * len(subsets)} base models, "
@@ -124,7 +124,7 @@ def gpu_hours(cfg, subsets, pass_images, epochs_ft, whole, finetune, threads, ra
 def checkpoints(cfg, whole) -> None:
     """Disk of the whole-pool models' per-epoch checkpoints (float32 weights, one file per epoch)."""
     sys.path.insert(0, str(ROOT / "workflow"))
-    from basesel.models import ArchSpec, build_model
+    from basesel.models.paper import ArchSpec, build_model
 
     total = 0.0
     for a in cfg["architectures"]:

@@ -13,7 +13,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
-from basesel import synthetic  # noqa: E402
+from basesel.data import synthetic  # noqa: E402
 
 
 def main():

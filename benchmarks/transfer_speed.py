@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
-from basesel.transfer import SCORES  # noqa: E402
+from basesel.science.transfer import SCORES  # noqa: E402
 
 
 def main():

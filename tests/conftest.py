@@ -23,7 +23,7 @@ def tiny_run(tmp_path_factory):
 
     from helpers import TINY, smk
 
-    def warm_folders():  # the warm-start server's private folders (basesel/warm.py)
+    def warm_folders():  # the warm-start server's private folders (basesel/machinery/warm.py)
         return set(Path(tempfile.gettempdir()).glob("basesel-warm-*")) | set(
             Path(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent")).glob("basesel-warm-*"))
 

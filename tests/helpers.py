@@ -54,7 +54,9 @@ class Plan:
     def __init__(self, jobs):
         self.jobs = {(rule, tuple(map(tuple, wildcards))) for rule, wildcards, *_ in jobs}
         self.counts = dict(Counter(rule for rule, _ in self.jobs))
-        self.outputs = {path: is_dir for _, _, outputs, _, _ in jobs for path, is_dir in outputs}
+        self.outputs = {path: is_dir for _, _, outputs, _, _ in jobs for path, is_dir, _ in outputs}
+        # outputs marked for the report: path -> (caption file name, category)
+        self.reports = {path: tuple(flag) for _, _, outputs, _, _ in jobs for path, _, flag in outputs if flag}
         # (rule, its script's path or None, its `code` parameter) of one job per rule
         self.code = sorted({rule: (rule, script, code) for rule, _, _, script, code in jobs}.values(), key=lambda t: t[0])
         self.groups: dict = {}
@@ -112,8 +114,8 @@ def _plan_main(snakefile, workdir, configs, targets, profile, complete="", sized
         rows, found = [], {}
         for job in dag.needrun_jobs(exclude_finished=False):
             script = job.rule.script and str((Path(job.rule.snakefile).parent / job.rule.script).resolve())
-            rows.append([job.rule.name, sorted(job.wildcards_dict.items()), [[str(f), f.is_directory] for f in job.output],
-                         script, job.params.get("code")])
+            outputs = [[str(f), f.is_directory, _report_flag(f)] for f in job.output]
+            rows.append([job.rule.name, sorted(job.wildcards_dict.items()), outputs, script, job.params.get("code")])
             group = dag.get_job_group(job)
             if group is not None:
                 found.setdefault(group.groupid, group)
@@ -123,6 +125,14 @@ def _plan_main(snakefile, workdir, configs, targets, profile, complete="", sized
         if complete:
             _record_done(wf._workflow, dag)
         print(json.dumps({"jobs": sorted(rows, key=lambda r: (r[0], r[1])), "groups": summary}))
+
+
+def _report_flag(f):
+    """[caption file name, category] of an output the rule marks for the report; None otherwise."""
+    flag = getattr(f, "flags", {}).get("report")
+    if not flag:
+        return None
+    return [Path(str(flag.caption)).name if flag.caption else None, flag.category]
 
 
 def _record_done(workflow, dag) -> None:
@@ -235,3 +245,19 @@ def leftovers(results: Path) -> list:
 if __name__ == "__main__":
     if sys.argv[1] == "plan":
         _plan_main(*sys.argv[2:])
+
+
+def direct_forward(model, arch: str, x):
+    """The paper's probed layer and the penultimate features of a model of the registry, computed
+    by running its modules by hand (no hooks): an independent way to the values the tap reads."""
+    import torch
+
+    with torch.no_grad():
+        if arch == "resnet18":
+            h = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+            fm = model.layer4(model.layer3(model.layer2(model.layer1(h))))
+            return fm, torch.flatten(model.avgpool(fm), 1)
+        cut = {"alexnet": 12, "vgg16": 30}[arch]  # features.11 / features.29, the last conv's ReLU
+        fm = model.features[:cut](x)
+        rest = model.features[cut:](fm)
+        return fm, model.classifier[:-1](torch.flatten(model.avgpool(rest), 1))

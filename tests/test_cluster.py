@@ -7,10 +7,11 @@ import torchvision.datasets as tvd
 from PIL import Image
 
 import fake_datasets as fake
-from basesel import resources as R
-from basesel import slurm, tvdatasets
-from basesel.data import index_dataset, verify_images
-from basesel.io import BaseselError
+from basesel.machinery import resources as cost_model
+from basesel.data import tvdatasets
+from basesel.machinery import slurm
+from basesel.data.folders import index_dataset, verify_images
+from basesel import BaseselError
 
 
 # --- the Table 4 readers agree with torchvision's own classes -----------------------------------
@@ -112,19 +113,19 @@ def test_runtime_by_hand():
     # GPU compute per training image: 3 * 1.81e9 / 2e13 = 2.715e-4 s; decode with 8 threads:
     # 1 / (120 * 8) = 1.0417e-3 s, which dominates. 100,000 images x 30 epochs:
     seconds = 30 * 100_000 * (1 / 960)
-    assert R.training_minutes(arch, train_images=100_000, eval_images=0, epochs=30, gpu=True, threads=8,
-                              decoded=False) == round(R.START_MINUTES + 1.5 * seconds / 60)
+    assert cost_model.training_minutes(arch, train_images=100_000, eval_images=0, epochs=30, gpu=True, threads=8,
+                              decoded=False) == round(cost_model.START_MINUTES + 1.5 * seconds / 60)
     # Preloaded data: compute-bound, and the second attempt gets twice the time.
     seconds = 30 * 100_000 * 3 * 1.81e9 / 2e13
-    assert R.training_minutes(arch, train_images=100_000, eval_images=0, epochs=30, gpu=True, threads=8,
-                              decoded=True, attempt=2) == round(2 * (R.START_MINUTES + 1.5 * seconds / 60))
+    assert cost_model.training_minutes(arch, train_images=100_000, eval_images=0, epochs=30, gpu=True, threads=8,
+                              decoded=True, attempt=2) == round(2 * (cost_model.START_MINUTES + 1.5 * seconds / 60))
     # VGG16 costs more than AlexNet at the same size; a quarter width costs 1/16.
     small = dict(train_images=1000, eval_images=0, epochs=1, gpu=False, threads=1, decoded=True)
-    assert R.seconds_per_image("vgg16", 1.0, 224, train=True, gpu=False, threads=1, decoded=True) > \
-        R.seconds_per_image("alexnet", 1.0, 224, train=True, gpu=False, threads=1, decoded=True)
-    assert R.seconds_per_image("resnet18", 0.25, 224, train=False, gpu=False, threads=1, decoded=True) == \
-        pytest.approx(R.seconds_per_image("resnet18", 1.0, 224, train=False, gpu=False, threads=1, decoded=True) / 16)
-    assert R.training_minutes(arch, **small) >= R.START_MINUTES
+    assert cost_model.seconds_per_image("vgg16", 1.0, 224, train=True, gpu=False, threads=1, decoded=True) > \
+        cost_model.seconds_per_image("alexnet", 1.0, 224, train=True, gpu=False, threads=1, decoded=True)
+    assert cost_model.seconds_per_image("resnet18", 0.25, 224, train=False, gpu=False, threads=1, decoded=True) == \
+        pytest.approx(cost_model.seconds_per_image("resnet18", 1.0, 224, train=False, gpu=False, threads=1, decoded=True) / 16)
+    assert cost_model.training_minutes(arch, **small) >= cost_model.START_MINUTES
 
 
 def test_measured_rates_replace_the_assumed_ones(tmp_path):
@@ -135,26 +136,26 @@ def test_measured_rates_replace_the_assumed_ones(tmp_path):
                    "rates\ttrain_images_per_s\tresnet18\t1000\timages/s\t\n"
                    "rates\tfeatures_images_per_s\tresnet18\t4000\timages/s\t\n"
                    "rates\tdecode_images_per_s_per_core\t\t100\timages/s\t\n")
-    rates = R.read_rates(tsv)
+    rates = cost_model.read_rates(tsv)
     assert rates == {("train", "resnet18"): 1000.0, ("infer", "resnet18"): 4000.0, "decode": 100.0}
     kw = dict(gpu=True, threads=8, rates=rates)
     # decoded: the measured step; at half width and 112 px, 1/16 of its FLOPs
-    assert R.seconds_per_image("resnet18", 1.0, 224, train=True, decoded=True, **kw) == pytest.approx(1 / 1000)
-    assert R.seconds_per_image("resnet18", 0.5, 112, train=False, decoded=True, **kw) == pytest.approx(1 / 16 / 4000)
+    assert cost_model.seconds_per_image("resnet18", 1.0, 224, train=True, decoded=True, **kw) == pytest.approx(1 / 1000)
+    assert cost_model.seconds_per_image("resnet18", 0.5, 112, train=False, decoded=True, **kw) == pytest.approx(1 / 16 / 4000)
     # from JPEGs: 8 cores decode 800 images/s, slower than the 1,000 trained
-    assert R.seconds_per_image("resnet18", 1.0, 224, train=True, decoded=False, **kw) == pytest.approx(1 / 800)
+    assert cost_model.seconds_per_image("resnet18", 1.0, 224, train=True, decoded=False, **kw) == pytest.approx(1 / 800)
     # an architecture the check did not measure keeps the assumed compute rate
-    assert R.seconds_per_image("vgg16", 1.0, 224, train=True, decoded=True, **kw) == pytest.approx(3 * 15.47e9 / 2e13)
+    assert cost_model.seconds_per_image("vgg16", 1.0, 224, train=True, decoded=True, **kw) == pytest.approx(3 * 15.47e9 / 2e13)
     (tmp_path / "other.tsv").write_text("step\tname\tarch\tvalue\tunit\tdetail\n")
     with pytest.raises(ValueError, match="no rows of step `rates`"):
-        R.read_rates(tmp_path / "other.tsv")
+        cost_model.read_rates(tmp_path / "other.tsv")
 
 
 def test_tsv_rows(tmp_path):
     path = tmp_path / "a.tsv"
     pd.DataFrame({"x": range(1234)}).to_csv(path, sep="\t", index=False)
-    assert R.tsv_rows(path, 7) == 1234
-    assert R.tsv_rows(tmp_path / "missing.tsv", 7) == 7
+    assert cost_model.tsv_rows(path, 7) == 1234
+    assert cost_model.tsv_rows(tmp_path / "missing.tsv", 7) == 7
 
 
 # --- the SLURM site check ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from basesel.codedeps import closure, digest
+from basesel.machinery.codedeps import closure, digest
 from helpers import ROOT, planned_jobs
 
 LIB = ROOT / "workflow"
@@ -34,10 +34,16 @@ def test_closure_of_a_hand_built_package(tmp_path):
 
 
 class BaseselFinder(ModuleFinder):
-    """The standard library's import scanner, kept inside basesel (the rest of the world is skipped)."""
+    """The standard library's import scanner, kept inside basesel and outside its machinery package
+    (the rest of the world is skipped; so is what only the machinery imports)."""
 
     def import_hook(self, name, caller=None, fromlist=None, level=-1):
-        if level <= 0 and name.split(".")[0] != "basesel":
+        if level > 0:
+            parent = self.determine_parent(caller, level=level).__name__
+            full = f"{parent}.{name}" if name else parent
+        else:
+            full = name
+        if full.split(".")[0] != "basesel" or full == "basesel.machinery" or full.startswith("basesel.machinery."):
             return None
         return super().import_hook(name, caller, fromlist, level)
 
@@ -52,16 +58,20 @@ def test_closure_agrees_with_modulefinder(script):
 
 
 def test_plots_depend_on_plotting_code_only():
-    names = {Path(p).relative_to(LIB / "basesel").as_posix() for p in closure(LIB / "scripts" / "plot_figure2.py", LIB)}
-    assert names == {"__init__.py", "smk.py", "warm.py", "io.py", "plots.py", "experiments.py", "scores.py", "stats.py",
-                     "costs.py"}
+    names = {Path(p).relative_to(LIB / "basesel").as_posix() for p in closure(LIB / "scripts" / "plot.py", LIB)}
+    assert names == {"__init__.py", "io.py", "plots.py", "science/__init__.py", "science/featuremap_scores.py",
+                     "science/experiments.py", "science/stats.py", "science/costs.py"}
 
 
-def test_cluster_only_modules_are_in_no_scripts_closure():
-    """The cost model and the SLURM site check change requests, not results: editing them reruns nothing."""
+def test_machinery_is_in_no_scripts_closure():
+    """The machinery package (script glue, warm server, digests, cost model, SLURM check, plan) changes
+    how jobs run, not what they compute: no closure holds it, so editing it reruns nothing. Every
+    script imports it (the glue), so the rule is the digest's, not a coincidence of imports."""
+    machinery = {p.resolve() for p in (LIB / "basesel" / "machinery").glob("*.py")}
+    assert len(machinery) >= 8
     for script in SCRIPTS:
-        names = {Path(p).name for p in closure(script, LIB)}
-        assert not names & {"resources.py", "slurm.py"}, script.name
+        assert "basesel.machinery.glue" in script.read_text(), script.name
+        assert not machinery & {Path(p).resolve() for p in closure(script, LIB)}, script.name
 
 
 def test_every_rule_passes_its_closures_digest(tmp_path):
@@ -84,9 +94,9 @@ def test_digest_changes_with_the_closure_only(tmp_path):
     lib = tmp_path / "workflow"
     shutil.copytree(LIB / "basesel", lib / "basesel", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(LIB / "scripts", lib / "scripts")
-    plots, scores = lib / "scripts" / "plot_figure2.py", lib / "scripts" / "scores.py"
+    plots, scores = lib / "scripts" / "plot.py", lib / "scripts" / "scores.py"
     before = digest(plots, lib), digest(scores, lib)
-    models = lib / "basesel" / "models.py"  # outside the plots' closure
+    models = lib / "basesel" / "models" / "paper.py"  # outside the plots' closure
     models.write_text(models.read_text() + "\n# edited\n")
     assert (digest(plots, lib), digest(scores, lib)) == before
     module = lib / "basesel" / "plots.py"

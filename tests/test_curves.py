@@ -7,17 +7,17 @@ import torch
 from scipy import stats
 from torch import nn
 
-from basesel.curves import EpochCheckpoints, checkpoint_name, epoch_scores, feature_norm, probe_scores
-from basesel.data import probe_rows
-from basesel.experiments import TRACKED, curve_correlations, read_curves, standardise
-from basesel.images import normalise
-from basesel.io import BaseselError
-from basesel.models import ArchSpec, FeatureTap, build_model, load_checkpoint
-from basesel.schedule import Schedule
-from basesel.scores import METRICS, paper_scores
-from basesel.stats import correlation
-from basesel.training import fit
-from helpers import toy_data
+from basesel import BaseselError
+from basesel.compute.curves import EpochCheckpoints, checkpoint_name, epoch_scores, feature_norm, probe_scores
+from basesel.compute.schedule import Schedule
+from basesel.compute.training import fit
+from basesel.data.images import normalise
+from basesel.data.subsets import probe_rows
+from basesel.models.paper import ArchSpec, build_model, load_checkpoint
+from basesel.science.experiments import TRACKED, curve_correlations, read_curves, standardise
+from basesel.science.featuremap_scores import METRICS, paper_scores
+from basesel.science.stats import correlation
+from helpers import direct_forward, toy_data
 
 CPU = torch.device("cpu")
 
@@ -46,14 +46,13 @@ def test_feature_norm_by_hand():
 
 def test_probe_scores_are_the_probe_layers_scores():
     torch.manual_seed(0)
-    model = build_model(ArchSpec("vgg16", 0.125, 32, 5)).eval()
+    spec = ArchSpec("vgg16", 0.125, 32, 5)
+    model = build_model(spec).eval()
     g = torch.Generator().manual_seed(1)
     images = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8, generator=g)
     labels = torch.arange(12) % 3
-    out = probe_scores(model, "vgg16", torch.utils.data.TensorDataset(images, labels), batch_size=5, device=CPU)
-    with FeatureTap(model, "vgg16") as tap, torch.no_grad():
-        model(normalise(images))
-    fm = tap.featuremap.numpy().astype(np.float64)
+    out = probe_scores(model, spec, torch.utils.data.TensorDataset(images, labels), batch_size=5, device=CPU)
+    fm = direct_forward(model, "vgg16", normalise(images))[0].numpy().astype(np.float64)
     assert set(out) == set(TRACKED)
     assert {m: out[m] for m in METRICS} == pytest.approx(paper_scores(fm, labels.numpy()), rel=1e-9)
     assert out["feature_norm"] == pytest.approx(np.linalg.norm(fm.reshape(12, -1), axis=1).mean(), rel=1e-9)
@@ -99,7 +98,7 @@ def test_checkpoints_survive_a_kill_and_score_as_during_training(tmp_path):
         keep = EpochCheckpoints(spec, tmp_path / name, sched.epochs)
 
         def hook(m, epoch):  # the old way, for comparison: scores measured inside the training loop
-            during.setdefault(name, {})[epoch] = probe_scores(m, "resnet18", val, batch_size=5, device=CPU)
+            during.setdefault(name, {})[epoch] = probe_scores(m, spec, val, batch_size=5, device=CPU)
             return keep(m, epoch)
 
         log = fit(model, train, val, sched, seed=4, resume_path=tmp_path / f"{name}.pt", log_path=tmp_path / f"{name}.tsv",
@@ -168,11 +167,11 @@ def test_curve_correlations_and_reading_curves(tmp_path):
     curves = read_curves(tmp_path / "epochs.tsv", tmp_path / "scores.tsv")
     assert curves.epoch.tolist() == [1, 2, 3, 4, 5] and curves.S1.tolist() == pytest.approx(2 * acc + 1)
     out = curve_correlations({"alexnet": curves}).set_index("metric")
-    assert out.spearman_rho["S1"] == pytest.approx(1) and out.pearson_r["S1"] == pytest.approx(1)
-    assert out.spearman_rho["S2"] == pytest.approx(-1) and out.pearson_r["S2"] == pytest.approx(-1)
-    assert out.spearman_rho["S3"] == pytest.approx(1) and out.pearson_r["S3"] < 1
-    assert out.spearman_rho["S4"] == pytest.approx(stats.spearmanr([5, 1, 2, 3, 4.0], acc).statistic)
-    assert np.isnan(out.spearman_rho["S5"]) and (out.epochs == 5).all() and out["last"]["S6"] == 0.1
+    assert out.rho["S1"] == pytest.approx(1) and out.pearson_r["S1"] == pytest.approx(1)
+    assert out.rho["S2"] == pytest.approx(-1) and out.pearson_r["S2"] == pytest.approx(-1)
+    assert out.rho["S3"] == pytest.approx(1) and out.pearson_r["S3"] < 1
+    assert out.rho["S4"] == pytest.approx(stats.spearmanr([5, 1, 2, 3, 4.0], acc).statistic)
+    assert np.isnan(out.rho["S5"]) and (out.epochs == 5).all() and out["last"]["S6"] == 0.1
     with pytest.raises(BaseselError, match="feature_norm"):
         curve_correlations({"alexnet": curves.drop(columns="feature_norm")})
     scores.iloc[:4].to_csv(tmp_path / "short.tsv", sep="\t", index=False)

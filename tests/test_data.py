@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from basesel import synthetic
-from basesel.data import index_dataset, make_subset, probe_rows, probe_table, subset_names, target_rows
-from basesel.images import load_image
-from basesel.io import BaseselError
+from basesel.data import synthetic
+from basesel.data.folders import index_dataset
+from basesel.data.subsets import make_subset, probe_rows, probe_table, subset_names, target_rows
+from basesel.data.images import load_image
+from basesel import BaseselError
 
 
 def tree_digest(root: Path) -> str:

@@ -9,20 +9,31 @@ import torch
 from scipy import stats
 from torch import nn
 
-from basesel import archs, synthetic
-from basesel.data import index_dataset, probe_table
-from basesel.experiments import layer_correlations, layer_table
-from basesel.featuremaps import extract_features, extract_probe
-from basesel.finetune import finetune_head, fit_head
-from basesel.images import load_image, normalise
-from basesel.io import BaseselError
-from basesel.layers import LayerTap, extract_layer_features, layer_scores, read_layer_features, truncate_finetune
-from basesel.models import ArchSpec, FeatureTap, build_model
-from basesel.schedule import Schedule
-from basesel.scores import METRICS, paper_scores, scores_from_h5
-from helpers import trained_bn
+from basesel import BaseselError
+from basesel.compute.finetune import finetune_head, fit_head
+from basesel.compute.layers import (extract_layer_features, layer_scores, layer_tap, read_layer_features, select_layers,
+                                    truncate_finetune)
+from basesel.compute.passes import write_featuremap_file, write_features_file
+from basesel.compute.schedule import Schedule
+from basesel.data import synthetic
+from basesel.data.folders import index_dataset
+from basesel.data.images import load_image, normalise
+from basesel.data.subsets import probe_table
+from basesel.models import archs
+from basesel.models.paper import ArchSpec, build_model, probed
+from basesel.science.experiments import layer_correlations, layer_table
+from basesel.science.featuremap_scores import METRICS, paper_scores, scores_from_h5
+from helpers import direct_forward, trained_bn
 
 CPU = torch.device("cpu")
+
+
+def layer_maps(model, arch, x, indices=None):
+    """({layer: featuremaps}, logits) of one forward pass, through the library's layer tap."""
+    maps = {}
+    with layer_tap(model, select_layers(arch, indices), lambda k, m: maps.__setitem__(k, m.clone())), torch.no_grad():
+        logits = model(x)
+    return maps, logits
 
 
 @pytest.mark.parametrize("arch,count", [("alexnet", 5), ("vgg16", 13), ("resnet18", 17)])
@@ -53,19 +64,17 @@ def test_last_layer_is_the_probed_layer(arch, width, size):
     torch.manual_seed(0)
     model = trained_bn(build_model(ArchSpec(arch, width, size, 10)), size)
     x = torch.randn(3, 3, size, size)
-    with LayerTap(model, arch) as layers, FeatureTap(model, arch) as tap, torch.no_grad():
-        model(x)
-    last = len(layers.layers) - 1
-    assert torch.equal(layers.maps[last], tap.featuremap)
-    assert all(m.min() >= 0 for m in layers.maps.values())  # every layer's output is after a ReLU
+    maps, _ = layer_maps(model, arch, x)
+    last = len(maps) - 1
+    assert torch.equal(maps[last], direct_forward(model, arch, x)[0])
+    assert all(m.min() >= 0 for m in maps.values())  # every layer's output is after a ReLU
 
 
 def test_resnet_layers_equal_a_manually_truncated_forward():
     torch.manual_seed(0)
     model = trained_bn(build_model(ArchSpec("resnet18", 0.25, 64, 10)), 64)
     x = torch.randn(4, 3, 64, 64)
-    with LayerTap(model, "resnet18") as tap, torch.no_grad():
-        logits = model(x)
+    maps, logits = layer_maps(model, "resnet18", x)
     with torch.no_grad():
         stem = torch.relu(model.bn1(model.conv1(x)))  # layer 0: before the max-pool
         expected, h, k = {0: stem}, model.maxpool(stem), 1
@@ -80,10 +89,9 @@ def test_resnet_layers_equal_a_manually_truncated_forward():
         avgpool_input_pooled = torch.flatten(model.avgpool(truncated(x)), 1)
     assert sorted(expected) == list(range(17))
     for k, e in expected.items():
-        torch.testing.assert_close(tap.maps[k], e)
-        torch.testing.assert_close(tap.pooled[k], e.mean(dim=(2, 3)))
-    torch.testing.assert_close(tap.pooled[16], avgpool_input_pooled)
-    torch.testing.assert_close(model.fc(tap.pooled[16]), logits)
+        torch.testing.assert_close(maps[k], e)
+    torch.testing.assert_close(maps[16].mean(dim=(2, 3)), avgpool_input_pooled)
+    torch.testing.assert_close(model.fc(maps[16].mean(dim=(2, 3))), logits)
 
 
 @pytest.mark.parametrize("arch,width,size,count", [("alexnet", 0.25, 64, 5), ("vgg16", 0.125, 32, 13)])
@@ -91,21 +99,20 @@ def test_sequential_layers_equal_truncated_features(arch, width, size, count):
     torch.manual_seed(0)
     model = build_model(ArchSpec(arch, width, size, 10)).eval()
     x = torch.randn(2, 3, size, size)
-    with LayerTap(model, arch) as tap, torch.no_grad():
-        model(x)
-        relus = [i for i, m in enumerate(model.features) if isinstance(m, nn.ReLU)]
-        assert len(relus) == count
+    maps, _ = layer_maps(model, arch, x)
+    relus = [i for i, m in enumerate(model.features) if isinstance(m, nn.ReLU)]
+    assert len(relus) == count
+    with torch.no_grad():
         for k, i in enumerate(relus):
-            torch.testing.assert_close(tap.pooled[k], model.features[:i + 1](x).mean(dim=(2, 3)))
+            torch.testing.assert_close(maps[k], model.features[:i + 1](x))
 
 
 def test_layer_selection_of_indices():
     model = build_model(ArchSpec("alexnet", 0.25, 64, 10)).eval()
-    with LayerTap(model, "alexnet", indices=[1, 4], maps=False) as tap, torch.no_grad():
-        model(torch.randn(1, 3, 64, 64))
-    assert sorted(tap.pooled) == [1, 4] and tap.maps == {}
+    maps, _ = layer_maps(model, "alexnet", torch.randn(1, 3, 64, 64), indices=[1, 4])
+    assert sorted(maps) == [1, 4]
     with pytest.raises(BaseselError, match="conv layers 0..4; no layer 5"):
-        LayerTap(model, "alexnet", indices=[5])
+        select_layers("alexnet", [5])
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +130,8 @@ def test_layer_files_and_scores_match_the_main_workflow(tmp_path, target, arch, 
     probe = probe_table(target, 4, seed=0)
     extract_layer_features(model, spec, target, tmp_path / "layers.h5", batch_size=5, device=CPU)
     table = layer_scores(model, spec, probe, margin=1.0, batch_size=5, device=CPU)
-    extract_probe(model, spec, probe, tmp_path / "fm.h5", batch_size=7, device=CPU)
-    extract_features(model, spec, target, tmp_path / "features.h5", batch_size=7, device=CPU)
+    write_featuremap_file(probed(model, spec, "m"), spec, probe, tmp_path / "fm.h5", batch_size=7, device=CPU)
+    write_features_file(probed(model, spec, "m"), spec, target, tmp_path / "features.h5", batch_size=7, device=CPU)
     n_layers = {"alexnet": 5, "resnet18": 17}[arch]
     assert table.layer.tolist() == list(range(n_layers))
     # the last layer's S1..S6 are the main workflow's scores of the same model on the same probe set
@@ -133,12 +140,11 @@ def test_layer_files_and_scores_match_the_main_workflow(tmp_path, target, arch, 
     assert {m: last[m] for m in METRICS} == pytest.approx({m: main[m] for m in METRICS}, rel=1e-6)
     # every layer's scores: a direct forward of the probe images, one layer map at a time
     x = torch.stack([load_image(p, 64) for p in probe.path])
-    with LayerTap(model, arch) as tap, torch.no_grad():
-        model(normalise(x))
+    maps, _ = layer_maps(model, arch, normalise(x))
     for row in table.itertuples():
-        direct = paper_scores(tap.maps[row.layer].numpy().astype(np.float64), probe.label.to_numpy())
+        direct = paper_scores(maps[row.layer].numpy().astype(np.float64), probe.label.to_numpy())
         assert {m: getattr(row, m) for m in METRICS} == pytest.approx(direct, rel=1e-6)
-        assert (row.channels, row.height, row.width) == tuple(tap.maps[row.layer].shape[1:])
+        assert (row.channels, row.height, row.width) == tuple(maps[row.layer].shape[1:])
     data = read_layer_features(tmp_path / "layers.h5")
     assert sorted(data) == list(range(n_layers))
     with h5py.File(tmp_path / "layers.h5") as f:
@@ -157,7 +163,7 @@ def test_truncate_finetune_trains_a_head_per_layer_like_finetune_head(tmp_path, 
     torch.manual_seed(0)
     model = trained_bn(build_model(spec), 64)
     extract_layer_features(model, spec, target, tmp_path / "shapes.h5", batch_size=9, device=CPU)
-    extract_features(model, spec, target, tmp_path / "fm.h5", batch_size=9, device=CPU)
+    write_features_file(probed(model, spec, "m"), spec, target, tmp_path / "fm.h5", batch_size=9, device=CPU)
     schedule = Schedule(epochs=3, lr=0.05, step_size=2, batch_size=8)
     table, log = truncate_finetune(tmp_path / "shapes.h5", schedule, seed=3, device=CPU)
     assert table.layer.tolist() == list(range(17))
@@ -195,7 +201,7 @@ def test_layer_correlations_and_the_layer_each_metric_picks():
     out = layer_correlations(table.sample(frac=1, random_state=0)).set_index("metric")
     assert out.loc["S1", "picked_layer"] == 3 and out.loc["S1", "regret"] == pytest.approx(0.1)
     assert out.loc["S2", "picked_layer"] == 2 and out.loc["S2", "regret"] == 0  # smaller is better
-    assert out.loc["S3", "picked_layer"] == 2 and out.loc["S3", "spearman_rho"] == pytest.approx(1.0)
-    assert out.loc["S5", "spearman_rho"] == pytest.approx(-1.0) and np.isnan(out.loc["S4", "spearman_rho"])
+    assert out.loc["S3", "picked_layer"] == 2 and out.loc["S3", "rho"] == pytest.approx(1.0)
+    assert out.loc["S5", "rho"] == pytest.approx(-1.0) and np.isnan(out.loc["S4", "rho"])
     assert out.loc["S6", "picked_layer"] == 3 and (out.best_layer == 2).all() and (out.layers == 4).all()
     assert out.loc["S1", "pearson_r"] == pytest.approx(stats.pearsonr(table.S1, acc).statistic)

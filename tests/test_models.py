@@ -5,8 +5,9 @@ import pytest
 import torch
 from torchvision import models as tvm
 
-from basesel.models import (ArchSpec, FeatureTap, build_model, checkpoint_dict, load_checkpoint, penultimate_dim,
-                            replace_head)
+from basesel.models.paper import (ArchSpec, build_model, checkpoint_dict, load_checkpoint, penultimate_dim, probed,
+                                  replace_head)
+from helpers import direct_forward
 
 
 @pytest.mark.parametrize("arch,reference", [("alexnet", tvm.alexnet), ("vgg16", tvm.vgg16), ("resnet18", tvm.resnet18)])
@@ -23,12 +24,18 @@ def test_width_one_is_torchvision(arch, reference):
 ])
 def test_probe_layer_shapes(arch, size, shape, dim):
     width = 1.0 if size == 224 else {"alexnet": 0.25, "vgg16": 0.125, "resnet18": 0.25}[arch]
-    model = build_model(ArchSpec(arch, width, size, 10)).eval()
-    with FeatureTap(model, arch) as tap, torch.no_grad():
-        model(torch.randn(2, 3, size, size))
-    assert tuple(tap.featuremap.shape) == (2, *shape)
-    assert tap.featuremap.min() >= 0  # after the ReLU
-    assert tap.penultimate.shape == (2, dim) == (2, penultimate_dim(model, arch))
+    spec = ArchSpec(arch, width, size, 10)
+    model = build_model(spec).eval()
+    x = torch.randn(2, 3, size, size)
+    with probed(model, spec, "m").reading() as read, torch.no_grad():
+        cap = read(x)
+    assert tuple(cap.featuremap.shape) == (2, *shape)
+    assert cap.featuremap.min() >= 0  # after the ReLU
+    assert cap.penultimate.shape == (2, dim) == (2, penultimate_dim(model, arch))
+    # the tap reads what running the modules by hand gives
+    fm, pen = direct_forward(model, arch, x)
+    assert torch.equal(cap.featuremap, fm) and torch.equal(cap.penultimate, pen)
+    assert torch.equal(cap.logits, model(x))
 
 
 def test_vgg16_probe_layer_full_width():

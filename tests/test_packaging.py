@@ -20,8 +20,8 @@ def test_wheel_holds_and_imports_every_module(tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     # only the wheel on the path (not the checkout): every module imports; `basesel scores` runs
-    code = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules if m != "basesel.warm")
-    code += "from basesel import warm, cli\nassert cli.__file__.startswith(sys.argv[1]), cli.__file__\n"
+    code = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules if m != "basesel.machinery.warm")
+    code += "from basesel import cli\nfrom basesel.machinery import warm\nassert cli.__file__.startswith(sys.argv[1]), cli.__file__\n"
     out = subprocess.run([sys.executable, "-c", code, str(site)], capture_output=True, text=True, timeout=300,
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, cwd=tmp_path)
     assert out.returncode == 0, out.stderr

@@ -9,9 +9,9 @@ from matplotlib.container import BarContainer
 from PIL import Image
 
 from basesel import plots
-from basesel.analysis import alpha_sweep, best_alphas, correlations, leaderboard
-from basesel.experiments import TRACKED, standardise
-from basesel.scores import METRICS
+from basesel.science.analysis import alpha_sweep, best_alphas, correlations, leaderboard
+from basesel.science.experiments import TRACKED, standardise
+from basesel.science.featuremap_scores import METRICS
 
 matplotlib.use("Agg")
 ARCHS, TARGETS, SOURCES = ("alexnet", "resnet18"), ("t1", "t2", "t3"), [f"s{i}" for i in range(5)]
@@ -100,13 +100,13 @@ def test_pretraining_and_figure1_curves():
     plots.plt.close(fig)
     rng = np.random.default_rng(1)
     curves = pd.DataFrame({"epoch": epochs, "val_acc": np.linspace(0.2, 0.8, 5), **{m: rng.normal(size=5) for m in TRACKED}})
-    corr = pd.DataFrame({"arch": "resnet18", "metric": list(TRACKED), "spearman_rho": np.linspace(-1, 1, len(TRACKED))})
+    corr = pd.DataFrame({"arch": "resnet18", "metric": list(TRACKED), "rho": np.linspace(-1, 1, len(TRACKED))})
     fig = plots.figure1({"resnet18": curves}, corr)
     ax, right = fig.axes
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), curves.val_acc)
     drawn = [line for line in right.get_lines() if line.get_label() != "_child1" and len(line.get_xdata()) == 5]
     assert len(drawn) == len(TRACKED)
-    for line, m, rho in zip(drawn, TRACKED, corr.spearman_rho):
+    for line, m, rho in zip(drawn, TRACKED, corr.rho):
         np.testing.assert_allclose(line.get_ydata(), standardise(curves[m]))
         assert f"rho {rho:+.2f}" in line.get_label()
     plots.plt.close(fig)
@@ -124,12 +124,12 @@ def test_figures_4_and_5():
         np.testing.assert_allclose(line.get_xdata(), range(17))
         np.testing.assert_allclose(line.get_ydata(), table[table.target == t].accuracy)
     plots.plt.close(fig)
-    corr = pd.DataFrame([{"arch": "resnet18", "target": t, "metric": m, "spearman_rho": float(rng.uniform(-1, 1)),
+    corr = pd.DataFrame([{"arch": "resnet18", "target": t, "metric": m, "rho": float(rng.uniform(-1, 1)),
                           "layers": 17} for t in TARGETS for m in METRICS])
     fig = plots.figure5(corr)
     for container, m in zip(bars(fig.axes[0]), METRICS):
         np.testing.assert_allclose([p.get_height() for p in container.patches],
-                                   corr[corr.metric == m].set_index("target").spearman_rho.reindex(TARGETS))
+                                   corr[corr.metric == m].set_index("target").rho.reindex(TARGETS))
     assert "across 17 conv layers" in fig.axes[0].get_title()
     plots.plt.close(fig)
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 import torchvision
 
-from basesel import synthetic
-from basesel.data import index_dataset
-from basesel.images import image_dataset, normalise
-from basesel.models import ArchSpec, build_model, checkpoint_dict
-from basesel.schedule import Schedule
-from basesel.training import fit
-from basesel.transfer.logme import logme
+from basesel.data import synthetic
+from basesel.data.folders import index_dataset
+from basesel.data.images import image_dataset, normalise
+from basesel.models.paper import ArchSpec, build_model, checkpoint_dict
+from basesel.compute.schedule import Schedule
+from basesel.compute.training import fit
+from basesel.science.transfer.logme import logme
 from helpers import direct_logme
 
 

@@ -1,4 +1,4 @@
-"""Back on its feet after a crash: `make run` (basesel.runlock, then Snakemake with
+"""Back on its feet after a crash: `make run` (basesel.machinery.runlock, then Snakemake with
 --rerun-incomplete) removes a stale lock only when no Snakemake process is alive for the folder,
 stops the job processes a dead run left behind, and a tiny run taken through a sequence of kill -9s
 ends with the tables of an uninterrupted run and no partial file."""
@@ -15,7 +15,7 @@ import h5py
 import pandas as pd
 import pytest
 
-from basesel import runlock
+from basesel.machinery import runlock
 from helpers import ROOT, SNAKEMAKE, TINY, leftovers, write_config
 
 MINIMAL_SNAKEFILE = "rule all:\n    input: []\n"
@@ -45,7 +45,7 @@ def fake_process(folder: Path, relpath: str) -> subprocess.Popen:
     (("snakemake", "--cores", "2"), True),
     (("/x/.venv/bin/python", "/x/.venv/bin/snakemake", "--cores", "2"), True),
     (("python3", "-m", "snakemake", "-n"), True),
-    (("python3", "-m", "basesel.warm", "/tmp/s"), False),
+    (("python3", "-m", "basesel.machinery.warm", "/tmp/s"), False),
     (("python3", ".snakemake/scripts/tmpab.pretrain.py"), False),
 ])
 def test_which_processes_are_snakemake(argv, expected):
@@ -102,7 +102,7 @@ def test_make_run_recovers_and_reruns_what_was_cut_short():
     --rerun-incomplete (a job killed between writing its output and Snakemake recording it)."""
     recipe = re.search(r"^run:.*?\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M).group(1)
     lines = [line.strip() for line in recipe.splitlines()]
-    assert lines[0].startswith("$(BIN)/python -m basesel.runlock $(CONFIG_ARGS)")
+    assert lines[0].startswith("$(BIN)/python -m basesel.machinery.runlock $(CONFIG_ARGS)")
     assert "--rerun-incomplete" in lines[1] and "$(CONFIG_ARGS)" in lines[1]
 
 
@@ -118,7 +118,7 @@ def make_run(workdir, config_file, kill_when=None, kill_job=False):
     `kill_when(workdir) -> bool`, kill -9 Snakemake (or, with `kill_job`, one running job
     process) as soon as it holds; returns (what the lock check printed, whether a kill happened)."""
     args = make_run_args(workdir, config_file)
-    check = subprocess.run([sys.executable, "-m", "basesel.runlock", *args], capture_output=True, text=True)
+    check = subprocess.run([sys.executable, "-m", "basesel.machinery.runlock", *args], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     log = workdir.parent / f"snakemake-{time.monotonic_ns()}.log"  # a file, not a pipe: nobody reads it while it runs
     with open(log, "w") as stream:

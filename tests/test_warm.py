@@ -28,7 +28,7 @@ if "snakemake" not in globals():  # a Snakemake job's preamble defines it
     job = json.loads(os.environ["TEST_JOB"])
     snakemake = SimpleNamespace(log=[job["log"]], threads=1, rule="test", output=[job["out"]],
                                 params=SimpleNamespace(**job["params"]))
-from basesel.smk import run
+from basesel.machinery.glue import run
 
 
 def main(smk):
@@ -36,7 +36,7 @@ def main(smk):
     from threadpoolctl import threadpool_info
 
     import basesel.io
-    from basesel.io import BaseselError
+    from basesel import BaseselError
 
     print("hello on stdout", flush=True)
     print("hello on stderr", file=sys.stderr, flush=True)
@@ -50,7 +50,7 @@ def main(smk):
     time.sleep(smk.params.sleep)
 
 
-run(snakemake, main, torch=True)
+run(snakemake, main, torch_threads=True)
 '''
 
 
@@ -77,7 +77,7 @@ def job(script, workdir, socket_path=None, fail=False, sleep=0.0, wait=True, thr
 
 def start_server(lib, scripts, env=None):
     """A warm server (its socket path not exported to this process: tests pass it explicitly)."""
-    from basesel import warm
+    from basesel.machinery import warm
 
     saved = os.environ.copy()
     os.environ.update(env or {})
@@ -108,7 +108,7 @@ def script(scripts):
 
 @pytest.fixture(scope="module")
 def server(scripts):
-    from basesel import warm
+    from basesel.machinery import warm
 
     # The server's own pools would use 3 threads; a job asking for 1 must get 1 (see the test).
     proc, path = start_server(LIB, scripts, env={"OMP_NUM_THREADS": "3"})
@@ -173,7 +173,7 @@ def test_a_changed_library_makes_jobs_run_in_their_own_process_with_the_new_code
     and the job, run in its own process, sees the edit."""
     import shutil
 
-    from basesel import warm
+    from basesel.machinery import warm
 
     lib = tmp_path / "lib"
     shutil.copytree(LIB / "basesel", lib / "basesel", ignore=shutil.ignore_patterns("__pycache__"))
@@ -202,7 +202,7 @@ def test_a_changed_library_makes_jobs_run_in_their_own_process_with_the_new_code
 def test_socket_and_folder_are_private_under_a_group_umask(scripts, tmp_path):
     """Under umask 002 (shared project folders) the socket is 0600 in a 0700 folder of its own,
     outside the working directory."""
-    from basesel import warm
+    from basesel.machinery import warm
 
     old = os.umask(0o002)
     try:
@@ -223,7 +223,7 @@ def test_socket_and_folder_are_private_under_a_group_umask(scripts, tmp_path):
 def request(path, script, workdir, out):
     """A raw request, as a job would send it, naming `script`; the server's first answer (None
     when it closed the connection without one)."""
-    from basesel import warm
+    from basesel.machinery import warm
 
     env = {"TEST_JOB": json.dumps({"log": str(workdir / "job.log"), "out": str(out),
                                    "params": {"fail": False, "sleep": 0.0}})}
@@ -237,8 +237,8 @@ def request(path, script, workdir, out):
     sock.settimeout(30)
     sock.connect(str(path))
     with open(os.devnull, "rb") as i, open(os.devnull, "wb") as o:
-        socket.send_fds(sock, [struct.pack("!q", len(header)) + header], [i.fileno(), o.fileno(), o.fileno()])
-        try:
+        try:  # a server that closes the connection unread may do so before the request is sent
+            socket.send_fds(sock, [struct.pack("!q", len(header)) + header], [i.fileno(), o.fileno(), o.fileno()])
             sock.sendall(struct.pack("!q", len(blob)) + blob)
             answer = sock.recv(8)
         except (BrokenPipeError, ConnectionResetError):
@@ -248,7 +248,7 @@ def request(path, script, workdir, out):
 
 
 def test_a_request_for_any_other_file_is_refused_even_from_the_owner(server, tmp_path):
-    from basesel import warm
+    from basesel.machinery import warm
 
     _, path = server
     other = write_script(tmp_path / "elsewhere")  # the same code, but not one of the workflow's scripts

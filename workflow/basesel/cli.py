@@ -3,17 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
-from . import __version__
-from .io import BaseselError
-
-
-def _json_safe(d: dict) -> dict:
-    # JSON has no infinity: S3 is +inf when intra-class scatter is 0; say so as a string.
-    return {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in d.items()}
+from . import BaseselError, __version__
 
 
 def cmd_scores(args) -> int:
@@ -21,35 +14,38 @@ def cmd_scores(args) -> int:
     one pair, the baselines on the featuremap file's probe rows too (NAME@probe), as the workflow."""
     import h5py
 
-    from .scores import scores_from_h5
-    from .transfer import AGNOSTIC, BASELINES, PROBE_SUFFIX, baseline_scores
+    from .io import json_safe
+    from .science.featuremap_scores import scores_from_h5
+    from .science.pair_scores import probe_scores
+    from .science.transfer import baseline_scores
 
-    result, probe_rows, features = {}, None, None  # scores only: "seconds" records are measurements
+    featuremaps, features, probe_index = None, None, False
     for path in args.files:
         if not Path(path).is_file():
             raise BaseselError(f"no such file: {path}")
         with h5py.File(path, "r", locking=False) as f:
             if "featuremaps" not in f and "features" not in f:
                 raise BaseselError(f"{path}: neither featuremaps nor features (is it a basesel featuremap or features file?)")
-            if "featuremaps" in f and "probe_index" in f:
-                probe_rows = f["probe_index"][:]
-            kinds = {"featuremaps": "featuremaps" in f, "features": "features" in f}
-        if kinds["featuremaps"]:
-            result.update(scores_from_h5(path, margin=args.margin, batch_size=args.batch_size))
-        if kinds["features"]:
-            features = path
-            result.update({k: v for k, v in baseline_scores(path).items() if k != "seconds"})
-    if features is not None and probe_rows is not None:
-        names = [b for b in BASELINES if b in result and b not in AGNOSTIC]
-        probe = baseline_scores(features, names, rows=probe_rows)
-        result.update({f"{k}{PROBE_SUFFIX}": v for k, v in probe.items() if k != "seconds"})
-    print(json.dumps(_json_safe(result), indent=2))
+            if "featuremaps" in f:
+                featuremaps, probe_index = path, "probe_index" in f
+            if "features" in f:
+                features = path
+    # scores only: the "seconds" records are measurements
+    if featuremaps is not None and features is not None and probe_index:
+        result = probe_scores(featuremaps, features, margin=args.margin, batch_size=args.batch_size)[0]
+    elif featuremaps is not None:
+        result = scores_from_h5(featuremaps, margin=args.margin, batch_size=args.batch_size)
+    else:
+        result = {}
+    if features is not None:
+        result.update({k: v for k, v in baseline_scores(features).items() if k != "seconds"})
+    print(json.dumps(json_safe(result), indent=2))
     return 0
 
 
 def cmd_analyze(args) -> int:
     """The workflow's analysis of any score table."""
-    from .analysis import EXACT, analyze
+    from .science.analysis import EXACT, analyze
     from .io import read_tsv, write_tables
 
     try:
@@ -66,80 +62,9 @@ def cmd_analyze(args) -> int:
 
 def cmd_rank(args) -> int:
     """Rank candidate models for an image folder by the paper's scores and every baseline."""
-    import pandas as pd
+    from .rank import run_rank
 
-    from . import rank as r
-    from .analysis import PAPER_C56
-    from .candidates import load_candidate
-    from .io import write_json, write_tsv
-    from .plots import rank_figure, save
-    from .scores import C56
-    from .training import pick_device
-    from .transfer import SCORES
-
-    if args.alpha is not None and args.analysis is not None:
-        raise BaseselError("give --alpha or --analysis, not both")
-    alpha, winner = r.read_analysis(args.analysis) if args.analysis else (None, None)
-    alpha = alpha if alpha is not None else (PAPER_C56["alpha"] if args.alpha is None else args.alpha)
-    if not 0 <= alpha <= 1:
-        raise BaseselError(f"--alpha must be in [0, 1], got {alpha}")
-    requested = list(args.scores or ([winner, *[s for s in r.DEFAULT if s != winner]] if winner else r.DEFAULT))
-    unknown = [s for s in requested if s not in r.RANKABLE]
-    if unknown:
-        raise BaseselError(f"unknown score(s) {', '.join(unknown)}; choose from {', '.join(r.RANKABLE)}")
-    requested = list(dict.fromkeys(r.c56_column(s, alpha, fitted=args.analysis is not None) for s in requested))
-    torch_threads(args.threads)
-    device = pick_device(args.device)
-    # Check every input before any model runs: the folder, then every candidate.
-    rows = r.train_rows(args.data, args.probe_per_class)
-    probe = r.probe_set(rows, args.probe_per_class, args.seed)
-    candidates = [load_candidate(spec, args.input_size) for spec in args.model]
-    names = [c.name for c in candidates]
-    if len(set(names)) < len(names):
-        for i, c in enumerate(candidates):
-            c.name = f"{i + 1}:{c.name}"
-    full = any(s in SCORES for s in requested)  # a baseline on every training image: a second pass
-    print(f"probe set: {len(probe)} images, {probe.label.nunique()} classes from {args.data}"
-          + (f"; all {len(rows)} training images for {', '.join(s for s in requested if s in SCORES)}" if full else "")
-          + f"; device {device}", file=sys.stderr)
-    table = pd.DataFrame([{"model": c.name, "layer": c.layer_name, "input_size": c.input_size,
-                           **r.score_candidate(c, probe, device=device, batch_size=args.batch_size, margin=args.margin,
-                                               train=rows if full else None)} for c in candidates])
-    # C_56 at the alpha in use; beside it, at the paper's alpha when that is another one
-    table["C_56"] = r.c56(table, alpha)
-    if alpha != PAPER_C56["alpha"]:
-        table[C56[0]] = r.c56(table, PAPER_C56["alpha"])
-    by = requested[0]
-    shown = [*requested, *[s for s in table.columns if s in r.RANKABLE and s not in requested]]
-    ranked = r.rank(table, by)[["rank", "model", *shown, "layer", "input_size"]]
-    agree = r.agreement(ranked, by, shown)
-    out = Path(args.out)
-    write_tsv(ranked, out / "rank.tsv", float_format="%.6g")
-    why = (f"the leaderboard winner of {args.analysis}" if winner and not args.scores else
-           "the first of --scores" if args.scores else "the paper's proposal")
-    write_json({"ranked_by": by, "why": why, "alpha": alpha, "data": str(args.data), "probe_images": len(probe),
-                "agreement_kendall_tau": _json_safe(agree),
-                "candidates": [_json_safe(row) for row in ranked.to_dict(orient="records")]}, out / "rank.json")
-    save(rank_figure(ranked, by), out / "rank.svg")
-    with pd.option_context("display.width", 250, "display.max_columns", 12, "display.float_format", "{:.4g}".format):
-        print(ranked[["rank", "model", *requested]].to_string(index=False))
-    print(f"ranked by {by}, {why}")
-    source = (f"the best alpha of {args.analysis}" if args.analysis else "--alpha" if args.alpha is not None
-              else "the paper's alpha")
-    print(f"C_56 = (1 - alpha) S5' + alpha S6' at alpha {alpha:g} ({source})"
-          + (f"; {C56[0]} at the paper's alpha" if C56[0] in table.columns else ""))
-    print(f"agreement with that ranking (Kendall tau over the {len(ranked)} candidates; 1 = same order, "
-          f"-1 = reversed): " + ", ".join(f"{s} {t:+.2f}" for s, t in agree.items()))
-    print(f"all {len(shown)} scores in {out}/rank.tsv; also rank.json, rank.svg")
-    return 0
-
-
-def torch_threads(n):
-    """Set torch's CPU threads when the user asks for a number."""
-    import torch
-
-    if n:
-        torch.set_num_threads(n)
+    return run_rank(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

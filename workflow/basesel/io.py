@@ -13,10 +13,6 @@ import tempfile
 from pathlib import Path
 
 
-class BaseselError(Exception):
-    """A problem with the user's input, reported without a traceback by the CLI and the scripts."""
-
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -65,6 +61,13 @@ def write_json(obj, path) -> None:
         with open(tmp, "w") as fh:
             json.dump(obj, fh, indent=2, sort_keys=True, allow_nan=True)
             fh.write("\n")
+
+
+def json_safe(d: dict) -> dict:
+    """JSON has no infinity: S3 is +inf when intra-class scatter is 0; say so as a string."""
+    import math
+
+    return {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in d.items()}
 
 
 def read_json(path):

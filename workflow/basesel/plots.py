@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
-from .scores import C56, DIRECTION, METRICS  # noqa: E402
+from .science.featuremap_scores import C56, DIRECTION, METRICS  # noqa: E402
 
 METRIC_COLOURS = dict(zip(METRICS, plt.get_cmap("tab10").colors))
 ARCH_STYLES = {"alexnet": "-", "vgg16": ":", "resnet18": "--"}
@@ -89,10 +89,12 @@ def finetune_heatmap(table: pd.DataFrame):
     return fig
 
 
-def figure2(corr: pd.DataFrame):
-    """Spearman rho between each metric and accuracy, per target, one panel per architecture."""
+def _rho_bars(corr: pd.DataFrame, title, intervals: bool, width_per_panel: float):
+    """Grouped bars of each metric's Spearman rho per target, a panel per architecture: Figure 2
+    (rho across base models, with its bootstrap interval) and Figure 5 (rho across layers)."""
     archs = list(dict.fromkeys(corr.arch))
-    fig, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs), 3.4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(archs), figsize=(width_per_panel * len(archs) + (0 if intervals else 1), 3.4),
+                             squeeze=False, sharey=True)
     for ax, arch in zip(axes[0], archs):
         sub = corr[corr.arch == arch]
         targets = list(dict.fromkeys(sub.target))
@@ -100,14 +102,23 @@ def figure2(corr: pd.DataFrame):
         for k, m in enumerate(METRICS):
             rows = sub[sub.metric == m].set_index("target").reindex(targets)
             x = np.arange(len(targets)) + (k - (len(METRICS) - 1) / 2) * width
-            err = np.vstack([rows.rho - rows.rho_lo, rows.rho_hi - rows.rho]).clip(min=0)
-            ax.bar(x, rows.rho, width, color=METRIC_COLOURS[m], label=m, yerr=err, error_kw={"lw": 0.6, "capsize": 1})
+            if intervals:
+                err = np.vstack([rows.rho - rows.rho_lo, rows.rho_hi - rows.rho]).clip(min=0)
+                ax.bar(x, rows.rho, width, color=METRIC_COLOURS[m], label=m, yerr=err,
+                       error_kw={"lw": 0.6, "capsize": 1})
+            else:
+                ax.bar(x, rows.rho.fillna(0), width, color=METRIC_COLOURS[m], label=m)
         ax.axhline(0, color="black", lw=0.6)
         ax.set_xticks(range(len(targets)), targets, rotation=20, fontsize=8)
-        ax.set(ylim=(-1.05, 1.05), title=arch)
+        ax.set(ylim=(-1.05, 1.05), title=title(arch, sub))
     axes[0, 0].set_ylabel("Spearman rho (metric, accuracy)")
     axes[0, -1].legend(fontsize=7, ncol=3)
-    return fig
+    return fig, axes
+
+
+def figure2(corr: pd.DataFrame):
+    """Spearman rho between each metric and accuracy, per target, one panel per architecture."""
+    return _rho_bars(corr, lambda arch, sub: arch, intervals=True, width_per_panel=4.5)[0]
 
 
 def figure3(sweep: pd.DataFrame, best: pd.DataFrame):
@@ -166,7 +177,7 @@ def figure1(logs: dict[str, pd.DataFrame], corr: pd.DataFrame):
     """Validation accuracy (left axis) and S1..S6 and the feature norm standardised over the epochs
     (right axis: mean 0, variance 1, as the paper plots them), a panel per architecture; the legend
     gives each metric's Spearman rho with validation accuracy across epochs."""
-    from .experiments import TRACKED, standardise
+    from .science.experiments import TRACKED, standardise
 
     archs = list(logs)
     fig, axes = plt.subplots(1, len(archs), figsize=(6 * len(archs), 4.2), squeeze=False)
@@ -174,7 +185,7 @@ def figure1(logs: dict[str, pd.DataFrame], corr: pd.DataFrame):
     colours = {**METRIC_COLOURS, "feature_norm": "grey"}
     for ax, arch in zip(axes[0], archs):
         log = logs[arch]
-        rho = corr[corr.arch == arch].set_index("metric").spearman_rho if len(corr) else pd.Series(dtype=float)
+        rho = corr[corr.arch == arch].set_index("metric").rho if len(corr) else pd.Series(dtype=float)
         ax.plot(log.epoch, log.val_acc, color="black", lw=2.2, marker="o", ms=3, label="validation accuracy")
         ax.set(xlabel="epoch", ylabel="validation top-1", title=f"{arch}: whole source pool")
         right = ax.twinx()
@@ -217,25 +228,15 @@ def figure4(table: pd.DataFrame):
 
 def figure5(corr: pd.DataFrame):
     """Spearman rho between each raw metric and truncate fine-tuning accuracy across layers, per
-    target, one panel per architecture (grouped bars, as the paper's Figure 5)."""
-    archs = list(dict.fromkeys(corr.arch))
-    fig, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs) + 1, 3.4), squeeze=False, sharey=True)
-    for ax, arch in zip(axes[0], archs):
-        sub = corr[corr.arch == arch]
-        targets = list(dict.fromkeys(sub.target))
-        width = 0.8 / len(METRICS)
-        for k, m in enumerate(METRICS):
-            rows = sub[sub.metric == m].set_index("target").reindex(targets)
-            x = np.arange(len(targets)) + (k - (len(METRICS) - 1) / 2) * width
-            ax.bar(x, rows.spearman_rho.fillna(0), width, color=METRIC_COLOURS[m], label=m)
-        ax.axhline(0, color="black", lw=0.6)
+    target, one panel per architecture (grouped bars, as the paper's Figure 5; the dotted lines
+    are the paper's |rho| = 0.7)."""
+    def title(arch, sub):
+        return f"{arch}: across {int(sub.layers.max()) if len(sub) else 0} conv layers"
+
+    fig, axes = _rho_bars(corr, title, intervals=False, width_per_panel=4.5)
+    for ax in axes[0]:
         ax.axhline(0.7, color="grey", lw=0.5, ls=":")
         ax.axhline(-0.7, color="grey", lw=0.5, ls=":")
-        ax.set_xticks(range(len(targets)), targets, rotation=20, fontsize=8)
-        n = int(sub.layers.max()) if len(sub) else 0
-        ax.set(ylim=(-1.05, 1.05), title=f"{arch}: across {n} conv layers")
-    axes[0, 0].set_ylabel("Spearman rho (metric, accuracy)")
-    axes[0, -1].legend(fontsize=7, ncol=3)
     return fig
 
 
@@ -252,7 +253,7 @@ def cost_figure(board: pd.DataFrame, costs: pd.DataFrame):
     """Each score's mean weighted tau (leaderboard) against its mean cost per (base model, target), on
     a log scale, beside the cost of the fine-tuning it would spare (costs.py). The task-agnostic
     baselines cost nothing measurable and are left out."""
-    from .costs import FINETUNE
+    from .science.costs import FINETUNE
 
     seconds = costs.groupby("score").seconds.mean()
     for name in C56:  # the combination is computed from S1..S6: their cost
@@ -274,3 +275,9 @@ def cost_figure(board: pd.DataFrame, costs: pd.DataFrame):
     ax.axhline(0, color="black", lw=0.5)
     ax.legend(fontsize=7, loc="lower right")
     return fig
+
+
+# The figures one table or two make, by name: the `plot` script draws one from its rule's named
+# inputs (the same names as the function's arguments) and parameters (plots.smk).
+FIGURES = {"scores_vs_accuracy": scores_vs_accuracy, "finetune_heatmap": finetune_heatmap, "figure2": figure2,
+           "figure3": figure3, "figure5": figure5, "leaderboard_figure": leaderboard_figure, "cost_figure": cost_figure}

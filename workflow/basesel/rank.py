@@ -1,29 +1,29 @@
-"""`basesel rank`: score a user's candidate models (candidates.py) on a user's image folder and rank them.
+"""`basesel rank`: score a user's candidate models (models/zoo.py) on a user's image folder and rank them.
 
-The probe set (`probe_per_class` training images per class) goes through each model once; hooks
-take the last conv block's output (S1..S6), the classifier's input and the model's softmax (every
-baseline of docs/metrics.md on the probe set, NAME@probe). A baseline on all training images (NAME,
-as the workflow computes it) takes a second pass, only when asked for. C_56 combines S5 and S6 as
-the paper does, min-max scaled over the candidates being ranked, so it needs at least two
-candidates to mean anything.
+The probe set (`probe_per_class` training images per class) goes through each model once, read
+through the one tap (models/tap.py): the last conv block's output (S1..S6), the classifier's input
+and the model's softmax (every baseline of docs/metrics.md on the probe set, NAME@probe). A
+baseline on all training images (NAME, as the workflow computes it) takes a second pass, only when
+asked for. C_56 combines S5 and S6 as the paper does, min-max scaled over the candidates being
+ranked, so it needs at least two candidates to mean anything.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .candidates import Candidate, last_linear
-from .data import index_dataset, probe_rows
-from .images import image_dataset, normalise
-from .io import BaseselError
-from .models import full_float32
-from .progress import Progress
-from .scores import C56, DIRECTION, METRICS, ScoreAccumulator
-from .stats import kendall_rows
-from .transfer import PROBE_SUFFIX, SCORES, compute
+from . import BaseselError
+from .compute.passes import read_pass
+from .data.folders import index_dataset
+from .data.subsets import probe_rows
+from .models.tap import Probed
+from .science.featuremap_scores import C56, DIRECTION, METRICS, ScoreAccumulator
+from .science.stats import kendall_rows
+from .science.transfer import PROBE_SUFFIX, SCORES, compute
 
 # What `--scores` may name: the paper's, and every baseline on the probe set or on all training images.
 RANKABLE = ("C_56", *C56, *METRICS, *[b + PROBE_SUFFIX for b in SCORES], *SCORES)
@@ -49,43 +49,25 @@ def probe_set(rows: pd.DataFrame, probe_per_class: int, seed: int) -> pd.DataFra
     return rows.iloc[probe_rows(rows, probe_per_class, seed)].reset_index(drop=True)
 
 
-def _pass(cand: Candidate, rows: pd.DataFrame, *, device, batch_size: int, label: str, featuremaps=None,
+def _pass(cand: Probed, rows: pd.DataFrame, *, device, batch_size: int, label: str, featuremaps=None,
           preload_max_mb: float = 2048):
-    """One forward pass of a candidate over `rows`: the penultimate features (the last linear layer's
-    input; the pooled last conv block where there is none, as in SqueezeNet) and the softmax of its
-    outputs; the last conv block's featuremaps go to `featuremaps(batch, labels)` when given."""
-    model = cand.model.eval().to(device)
-    images = image_dataset(rows.path.tolist(), rows.label.to_numpy(), cand.input_size, preload_max_mb)
+    """One forward pass of a candidate over `rows`: the penultimate features and the softmax of its
+    outputs; the probed layer's featuremaps go to `featuremaps(batch, labels)` when given."""
     labels = rows.label.to_numpy()
-    captured: dict = {}
-    hooks = [cand.layer.register_forward_hook(lambda m, i, o: captured.__setitem__("fm", o.detach()))]
-    head = last_linear(model)
-    if head is not None:
-        hooks.append(head.register_forward_hook(lambda m, i, o: captured.__setitem__("pen", i[0].detach())))
-    pens, probs, done = [], [], 0
-    try:
-        with torch.no_grad(), full_float32(), Progress(f"  {cand.name:<28} {label}", len(labels)) as progress:
-            for x, _ in torch.utils.data.DataLoader(images, batch_size=batch_size, shuffle=False):
-                out = model(normalise(x.to(device)))
-                fm = captured["fm"]
-                if cand.relu_after:
-                    fm = torch.relu(fm)
-                if fm.ndim != 4:
-                    raise BaseselError(f"{cand.name}: layer {cand.layer_name} gives shape {tuple(fm.shape)}, not (N, C, H, W)")
-                if featuremaps is not None:
-                    featuremaps(fm.float().cpu().numpy(), labels[done:done + len(x)])
-                pen = captured["pen"] if "pen" in captured else fm.mean(dim=(2, 3))
-                pens.append(pen.float().cpu().numpy().reshape(len(x), -1))
-                probs.append(torch.softmax(out.float().reshape(len(x), -1), dim=1).cpu().numpy())
-                done += len(x)
-                progress.update(len(x))
-    finally:
-        for h in hooks:
-            h.remove()
+    pens, probs = [], []
+    for sl, cap in read_pass(cand, rows, batch_size=batch_size, device=device, preload_max_mb=preload_max_mb,
+                             label=f"  {cand.name:<28} {label}"):
+        if cap.featuremap.ndim != 4:
+            raise BaseselError(f"{cand.name}: layer {cand.layer} gives shape {tuple(cap.featuremap.shape)}, "
+                               f"not (N, C, H, W)")
+        if featuremaps is not None:
+            featuremaps(cap.featuremap.cpu().numpy(), labels[sl])
+        pens.append(cap.penultimate.float().cpu().numpy())
+        probs.append(torch.softmax(cap.logits.float(), dim=1).cpu().numpy())
     return np.concatenate(pens), np.concatenate(probs), labels
 
 
-def score_candidate(cand: Candidate, probe: pd.DataFrame, *, device, batch_size: int, margin: float,
+def score_candidate(cand: Probed, probe: pd.DataFrame, *, device, batch_size: int, margin: float,
                     train: pd.DataFrame | None = None, baselines=tuple(SCORES)) -> dict:
     """One candidate's scores: S1..S6 and every baseline on the probe rows (NAME@probe), one forward
     pass; with `train` (all training rows), the baselines on them too (NAME), a second pass."""
@@ -101,8 +83,6 @@ def score_candidate(cand: Candidate, probe: pd.DataFrame, *, device, batch_size:
 
 def _baselines(cand, names, pen, labels, probs, suffix) -> dict:
     """The baselines of one pass; one that the features make undefined is NaN, with a warning naming it."""
-    import sys
-
     out = {}
     for name in names:
         try:
@@ -115,7 +95,7 @@ def _baselines(cand, names, pen, labels, probs, suffix) -> dict:
 
 def c56(table: pd.DataFrame, alpha: float) -> pd.Series:
     """(1 - alpha) S5' + alpha S6', each min-max scaled to [-1, 1] over the candidates and negated."""
-    from .analysis import minmax_signed
+    from .science.analysis import minmax_signed
 
     norm = minmax_signed(table, ("S5", "S6"))
     return (1 - alpha) * norm["S5"] + alpha * norm["S6"]
@@ -125,7 +105,7 @@ def c56_column(score: str, alpha: float, fitted: bool) -> str:
     """The column of rank's table that a requested C_56 name means: `C_56` is C_56 at the alpha in
     use; the leaderboard's `C_56(LOGO)` is, for a new task, C_56 at the alpha fitted on all of a
     run's groups (`fitted`: --analysis gave it); `C_56(0.574)` is `C_56` when that is the alpha."""
-    from .analysis import PAPER_C56
+    from .science.analysis import PAPER_C56
 
     if score == C56[1]:
         if not fitted:
@@ -178,3 +158,70 @@ def agreement(table: pd.DataFrame, by: str, scores) -> dict[str, float]:
         other = DIRECTION.get(s, 1) * table[s].to_numpy(np.float64)
         out[s] = float(kendall_rows(ref[None, :], other[None, :])[0])
     return out
+
+
+def run_rank(args) -> int:
+    """`basesel rank` (cli.py parses its arguments): rank the candidates, write rank.tsv, rank.json
+    and rank.svg to args.out, print the ranking and how each other score agrees with it."""
+    from .compute.training import pick_device
+    from .io import json_safe, write_json, write_tsv
+    from .models.zoo import load_candidate
+    from .plots import rank_figure, save
+    from .science.analysis import PAPER_C56
+
+    if args.alpha is not None and args.analysis is not None:
+        raise BaseselError("give --alpha or --analysis, not both")
+    alpha, winner = read_analysis(args.analysis) if args.analysis else (None, None)
+    alpha = alpha if alpha is not None else (PAPER_C56["alpha"] if args.alpha is None else args.alpha)
+    if not 0 <= alpha <= 1:
+        raise BaseselError(f"--alpha must be in [0, 1], got {alpha}")
+    requested = list(args.scores or ([winner, *[s for s in DEFAULT if s != winner]] if winner else DEFAULT))
+    unknown = [s for s in requested if s not in RANKABLE]
+    if unknown:
+        raise BaseselError(f"unknown score(s) {', '.join(unknown)}; choose from {', '.join(RANKABLE)}")
+    requested = list(dict.fromkeys(c56_column(s, alpha, fitted=args.analysis is not None) for s in requested))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    # Check every input before any model runs: the folder, then every candidate.
+    rows = train_rows(args.data, args.probe_per_class)
+    probe = probe_set(rows, args.probe_per_class, args.seed)
+    candidates = [load_candidate(spec, args.input_size) for spec in args.model]
+    names = [c.name for c in candidates]
+    if len(set(names)) < len(names):
+        for i, c in enumerate(candidates):
+            c.name = f"{i + 1}:{c.name}"
+    full = any(s in SCORES for s in requested)  # a baseline on every training image: a second pass
+    print(f"probe set: {len(probe)} images, {probe.label.nunique()} classes from {args.data}"
+          + (f"; all {len(rows)} training images for {', '.join(s for s in requested if s in SCORES)}" if full else "")
+          + f"; device {device}", file=sys.stderr)
+    table = pd.DataFrame([{"model": c.name, "layer": c.layer, "input_size": c.preprocess.input_size,
+                           **score_candidate(c, probe, device=device, batch_size=args.batch_size, margin=args.margin,
+                                             train=rows if full else None)} for c in candidates])
+    # C_56 at the alpha in use; beside it, at the paper's alpha when that is another one
+    table["C_56"] = c56(table, alpha)
+    if alpha != PAPER_C56["alpha"]:
+        table[C56[0]] = c56(table, PAPER_C56["alpha"])
+    by = requested[0]
+    shown = [*requested, *[s for s in table.columns if s in RANKABLE and s not in requested]]
+    ranked = rank(table, by)[["rank", "model", *shown, "layer", "input_size"]]
+    agree = agreement(ranked, by, shown)
+    out = Path(args.out)
+    write_tsv(ranked, out / "rank.tsv", float_format="%.6g")
+    why = (f"the leaderboard winner of {args.analysis}" if winner and not args.scores else
+           "the first of --scores" if args.scores else "the paper's proposal")
+    write_json({"ranked_by": by, "why": why, "alpha": alpha, "data": str(args.data), "probe_images": len(probe),
+                "agreement_kendall_tau": json_safe(agree),
+                "candidates": [json_safe(row) for row in ranked.to_dict(orient="records")]}, out / "rank.json")
+    save(rank_figure(ranked, by), out / "rank.svg")
+    with pd.option_context("display.width", 250, "display.max_columns", 12, "display.float_format", "{:.4g}".format):
+        print(ranked[["rank", "model", *requested]].to_string(index=False))
+    print(f"ranked by {by}, {why}")
+    source = (f"the best alpha of {args.analysis}" if args.analysis else "--alpha" if args.alpha is not None
+              else "the paper's alpha")
+    print(f"C_56 = (1 - alpha) S5' + alpha S6' at alpha {alpha:g} ({source})"
+          + (f"; {C56[0]} at the paper's alpha" if C56[0] in table.columns else ""))
+    print(f"agreement with that ranking (Kendall tau over the {len(ranked)} candidates; 1 = same order, "
+          f"-1 = reversed): " + ", ".join(f"{s} {t:+.2f}" for s, t in agree.items()))
+    print(f"all {len(shown)} scores in {out}/rank.tsv; also rank.json, rank.svg")
+    return 0

@@ -39,7 +39,33 @@ rule analysis:
     input:
         table="results/analysis/table.tsv",
     output:
-        *[analysis_output(name) for name in ANALYSIS_OUTPUTS],
+        # the files science.analysis.analyze returns, by name
+        correlations=report(
+            "results/analysis/correlations.tsv",
+            caption="../report/correlations_table.rst",
+            category="5. Correlations",
+            labels={"table": "ranking measures per (architecture, target, metric)"},
+        ),
+        alpha_sweep="results/analysis/alpha_sweep.tsv",
+        best_alpha=report(
+            "results/analysis/best_alpha.tsv",
+            caption="../report/best_alpha.rst",
+            category="6. Alpha sweep",
+            labels={"table": "best alpha of every pair"},
+        ),
+        c56_summary=report(
+            "results/analysis/c56_summary.tsv",
+            caption="../report/c56_summary.rst",
+            category="7. Summary",
+            labels={"table": "C_56 beside the paper"},
+        ),
+        leaderboard=report(
+            "results/analysis/leaderboard.tsv",
+            caption="../report/leaderboard_table.rst",
+            category="5. Correlations",
+            labels={"table": "leaderboard of all scores"},
+        ),
+        summary="results/analysis/summary.json",
     params:
         code=code("analysis.py"),
         alpha_step=config["analysis"]["alpha_step"],
@@ -51,3 +77,6 @@ rule analysis:
         "../../envs/basesel.yaml"
     script:
         "../scripts/analysis.py"
+
+
+FINAL += [*rules.table.output, *rules.analysis.output]

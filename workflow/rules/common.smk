@@ -7,9 +7,9 @@ from snakemake.utils import validate
 
 LIB = Path(workflow.basedir) / "workflow"
 sys.path.insert(0, str(LIB))
-from basesel.codedeps import digest  # noqa: E402
-from basesel.config import ConfigError, check_config, merge_nulls  # noqa: E402
-from basesel.outputs import ANALYSIS_OUTPUTS  # noqa: E402
+from basesel.machinery.codedeps import digest  # noqa: E402
+from basesel.machinery.glue import export_library  # noqa: E402
+from basesel.machinery.plan import ConfigError, check_config, merge_nulls  # noqa: E402
 
 # An overlay (--configfile) merges into config.yaml key by key; `embedded: null` is how it swaps
 # the embedded source for a folder (configs/paper.yaml does). Drop such nulls before validation.
@@ -28,6 +28,13 @@ ARCHS, TARGETS, SUBSETS = list(PLAN.archs), list(PLAN.targets), PLAN.subsets
 # config["data"]["verify"] do not change what results mean: scripts read them from snakemake.config,
 # never from params, so changing them reruns nothing.
 
+# Every job, local or on the cluster, imports this checkout's library (its scripts `import basesel`,
+# and the code digests are of these files), whatever else the environment has installed.
+export_library(LIB)
+
+# The outputs that end each branch of the DAG, which the all rule asks for; each stage's file adds its own.
+FINAL = []
+
 
 wildcard_constraints:
     arch="|".join(ARCHS),
@@ -37,7 +44,7 @@ wildcard_constraints:
 
 
 def code(script):
-    """The digest of the library files `script` imports (its import closure, basesel/codedeps.py):
+    """The digest of the library files `script` imports (its import closure, basesel/machinery/codedeps.py):
     a rule's `code` parameter, so that editing one of them reruns the rule."""
     return digest(Path(workflow.basedir) / "workflow" / "scripts" / script, LIB)
 
@@ -66,29 +73,8 @@ def arch_spec(wildcards):
 
 
 def pretrain_schedule(wildcards):
-    return PLAN.pretrain[wildcards.arch]
+    return PLAN.pretrain_schedules[wildcards.arch]
 
 
-def whole_schedule(wildcards):
-    return PLAN.whole[wildcards.arch]
-
-
-def final_outputs():
-    return PLAN.final_outputs
-
-
-# The analysis outputs that the report shows: caption, category, label.
-ANALYSIS_REPORT = {
-    "correlations.tsv": ("correlations_table.rst", "5. Correlations", "ranking measures per (architecture, target, metric)"),
-    "best_alpha.tsv": ("best_alpha.rst", "6. Alpha sweep", "best alpha of every pair"),
-    "c56_summary.tsv": ("c56_summary.rst", "7. Summary", "C_56 beside the paper"),
-    "leaderboard.tsv": ("leaderboard_table.rst", "5. Correlations", "leaderboard of all scores"),
-}
-
-
-def analysis_output(name):
-    path = f"results/analysis/{name}"
-    if name not in ANALYSIS_REPORT:
-        return path
-    caption, category, label = ANALYSIS_REPORT[name]
-    return report(path, caption=f"../report/{caption}", category=category, labels={"table": label})
+def whole_pool_schedule(wildcards):
+    return PLAN.whole_pool_schedules[wildcards.arch]

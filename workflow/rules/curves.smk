@@ -21,7 +21,7 @@ rule pretrain_whole:
     params:
         code=code("pretrain_whole.py"),
         spec=arch_spec,
-        schedule=whole_schedule,
+        schedule=whole_pool_schedule,
         seed=config["seed"],
         # Neither is an output: Snakemake would delete them with a failed job's outputs, and a
         # resumed run needs the checkpoints of the epochs before the kill.
@@ -117,3 +117,7 @@ rule plot_figure1:
         "../../envs/basesel.yaml"
     script:
         "../scripts/plot_figure1.py"
+
+
+if PLAN.curves:
+    FINAL += [*rules.curve_correlations.output, *rules.plot_figure1.output]

@@ -12,7 +12,7 @@ if config["finetune"]["mode"] == "head":
             epochs="results/finetune/{arch}/{subset}/{target}.epochs.tsv",
         params:
             code=code("finetune_head.py"),
-            schedule=PLAN.finetune,
+            schedule=PLAN.finetune_schedule,
             seed=config["seed"],
             resume="results/finetune/{arch}/{subset}/{target}.resume.pt",
         threads: config["compute"]["threads"]
@@ -39,7 +39,7 @@ else:
             epochs="results/finetune/{arch}/{subset}/{target}.epochs.tsv",
         params:
             code=code("finetune_full.py"),
-            schedule=PLAN.finetune,
+            schedule=PLAN.finetune_schedule,
             seed=config["seed"],
             resume="results/finetune/{arch}/{subset}/{target}.resume.pt",
         threads: config["compute"]["threads"]

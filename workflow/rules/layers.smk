@@ -59,7 +59,7 @@ rule layer_heads:
         epochs="results/layers/{arch}/heads/{target}.epochs.tsv",
     params:
         code=code("layer_heads.py"),
-        schedule=PLAN.truncate,
+        schedule=PLAN.layer_head_schedule,
         seed=config["seed"],
     threads: config["compute"]["threads"]
     resources:
@@ -140,21 +140,5 @@ rule plot_figure4:
         "../scripts/plot_figure4.py"
 
 
-rule plot_figure5:
-    input:
-        correlations="results/layers/correlations.tsv",
-    output:
-        report(
-            "results/plots/figure5.svg",
-            caption="../report/figure5.rst",
-            category="9. Layer selection",
-            labels={"figure": "Figure 5: Spearman rho across layers per metric"},
-        ),
-    params:
-        code=code("plot_figure5.py"),
-    log:
-        "logs/plots/figure5.log",
-    conda:
-        "../../envs/basesel.yaml"
-    script:
-        "../scripts/plot_figure5.py"
+if PLAN.layers:
+    FINAL += [*rules.layer_correlations.output, *rules.plot_figure4.output, *rules.plot_figure5.output]

@@ -53,123 +53,64 @@ rule plot_pretraining:
         "../scripts/plot_pretraining.py"
 
 
-rule plot_scores:
-    input:
-        table="results/analysis/table.tsv",
-    output:
-        report(
-            "results/plots/scores_{arch}.svg",
-            caption="../report/scores.rst",
-            category="3. Scores",
-            labels={"architecture": "{arch}"},
-        ),
-    params:
-        code=code("plot_scores.py"),
-    log:
-        "logs/plots/scores_{arch}.log",
-    conda:
-        "../../envs/basesel.yaml"
-    script:
-        "../scripts/plot_scores.py"
+# The figures that one table or two make (basesel.plots.FIGURES): one script, a rule each, its
+# named inputs the figure function's arguments (wildcards are passed too).
+TABLE_FIGURES = {
+    "plot_scores": dict(
+        figure="scores_vs_accuracy", inputs={"table": "results/analysis/table.tsv"},
+        output="results/plots/scores_{arch}.svg", caption="scores.rst", category="3. Scores",
+        labels={"architecture": "{arch}"}, log="logs/plots/scores_{arch}.log"),
+    "plot_finetune": dict(
+        figure="finetune_heatmap", inputs={"table": "results/analysis/table.tsv"},
+        output="results/plots/finetune.svg", caption="finetune.rst", category="4. Fine-tuning",
+        labels={"figure": "accuracy per base model and target"}, log="logs/plots/finetune.log"),
+    "plot_figure2": dict(
+        figure="figure2", inputs={"corr": "results/analysis/correlations.tsv"},
+        output="results/plots/figure2.svg", caption="figure2.rst", category="5. Correlations",
+        labels={"figure": "Figure 2: Spearman rho per metric"}, log="logs/plots/figure2.log"),
+    "plot_figure3": dict(
+        figure="figure3", inputs={"sweep": "results/analysis/alpha_sweep.tsv", "best": "results/analysis/best_alpha.tsv"},
+        output="results/plots/figure3.svg", caption="figure3.rst", category="6. Alpha sweep",
+        labels={"figure": "Figure 3: rho of C_ij(alpha)"}, log="logs/plots/figure3.log"),
+    "plot_leaderboard": dict(
+        figure="leaderboard_figure", inputs={"board": "results/analysis/leaderboard.tsv"},
+        output="results/plots/leaderboard.svg", caption="leaderboard.rst", category="5. Correlations",
+        labels={"figure": "leaderboard of all scores"}, log="logs/plots/leaderboard.log"),
+    "plot_cost": dict(
+        figure="cost_figure", inputs={"board": "results/analysis/leaderboard.tsv", "costs": "results/analysis/costs.tsv"},
+        output="results/plots/cost.svg", caption="cost.rst", category="5. Correlations",
+        labels={"figure": "ranking quality against cost"}, log="logs/plots/cost.log"),
+    "plot_figure5": dict(
+        figure="figure5", inputs={"corr": "results/layers/correlations.tsv"},
+        output="results/plots/figure5.svg", caption="figure5.rst", category="9. Layer selection",
+        labels={"figure": "Figure 5: Spearman rho across layers per metric"}, log="logs/plots/figure5.log"),
+}
+
+for rule_name, figure in TABLE_FIGURES.items():
+
+    rule:
+        name:
+            rule_name
+        input:
+            **figure["inputs"],
+        output:
+            report(
+                figure["output"],
+                caption=f"../report/{figure['caption']}",
+                category=figure["category"],
+                labels=figure["labels"],
+            ),
+        params:
+            code=code("plot.py"),
+            figure=figure["figure"],
+        log:
+            figure["log"],
+        conda:
+            "../../envs/basesel.yaml"
+        script:
+            "../scripts/plot.py"
 
 
-rule plot_finetune:
-    input:
-        table="results/analysis/table.tsv",
-    output:
-        report(
-            "results/plots/finetune.svg",
-            caption="../report/finetune.rst",
-            category="4. Fine-tuning",
-            labels={"figure": "accuracy per base model and target"},
-        ),
-    params:
-        code=code("plot_finetune.py"),
-    log:
-        "logs/plots/finetune.log",
-    conda:
-        "../../envs/basesel.yaml"
-    script:
-        "../scripts/plot_finetune.py"
-
-
-rule plot_figure2:
-    input:
-        correlations="results/analysis/correlations.tsv",
-    output:
-        report(
-            "results/plots/figure2.svg",
-            caption="../report/figure2.rst",
-            category="5. Correlations",
-            labels={"figure": "Figure 2: Spearman rho per metric"},
-        ),
-    params:
-        code=code("plot_figure2.py"),
-    log:
-        "logs/plots/figure2.log",
-    conda:
-        "../../envs/basesel.yaml"
-    script:
-        "../scripts/plot_figure2.py"
-
-
-rule plot_figure3:
-    input:
-        sweep="results/analysis/alpha_sweep.tsv",
-        best="results/analysis/best_alpha.tsv",
-    output:
-        report(
-            "results/plots/figure3.svg",
-            caption="../report/figure3.rst",
-            category="6. Alpha sweep",
-            labels={"figure": "Figure 3: rho of C_ij(alpha)"},
-        ),
-    params:
-        code=code("plot_figure3.py"),
-    log:
-        "logs/plots/figure3.log",
-    conda:
-        "../../envs/basesel.yaml"
-    script:
-        "../scripts/plot_figure3.py"
-
-
-rule plot_leaderboard:
-    input:
-        leaderboard="results/analysis/leaderboard.tsv",
-    output:
-        report(
-            "results/plots/leaderboard.svg",
-            caption="../report/leaderboard.rst",
-            category="5. Correlations",
-            labels={"figure": "leaderboard of all scores"},
-        ),
-    params:
-        code=code("plot_leaderboard.py"),
-    log:
-        "logs/plots/leaderboard.log",
-    conda:
-        "../../envs/basesel.yaml"
-    script:
-        "../scripts/plot_leaderboard.py"
-
-
-rule plot_cost:
-    input:
-        leaderboard="results/analysis/leaderboard.tsv",
-        costs="results/analysis/costs.tsv",
-    output:
-        report(
-            "results/plots/cost.svg",
-            caption="../report/cost.rst",
-            category="5. Correlations",
-            labels={"figure": "ranking quality against cost"},
-        ),
-    params:
-        code=code("plot_cost.py"),
-    log:
-        "logs/plots/cost.log",
-    conda:
-        "../../envs/basesel.yaml"
-    script:
-        "../scripts/plot_cost.py"
+FINAL += [*rules.plot_data.output, *expand(rules.plot_pretraining.output[0], arch=ARCHS),
+          *expand(rules.plot_scores.output[0], arch=ARCHS), *rules.plot_finetune.output, *rules.plot_figure2.output,
+          *rules.plot_figure3.output, *rules.plot_leaderboard.output, *rules.plot_cost.output]

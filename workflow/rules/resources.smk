@@ -1,44 +1,43 @@
 # Cluster resources (runtime in minutes, memory in MB), scaled by the config and by the files already
-# made (workflow/basesel/resources.py). A function of `input` is evaluated when its job is about to
+# made (workflow/basesel/machinery/resources.py). A function of `input` is evaluated when its job is about to
 # be submitted, so it reads the row count of an index or subset written earlier in the run.
 import os
 
-from basesel import resources as R  # noqa: E402
-from basesel.preload import fits_preload  # noqa: E402
+from basesel.machinery import resources as cost_model  # noqa: E402  (not `resources`: a rule keyword)
 
 THREADS = config["compute"]["threads"]
 PRELOAD_MB = config["compute"]["preload_max_mb"]
 # GPU rules ask the cluster for a GPU unless the config says cpu; a local run has no gpu limit, so
 # the request costs nothing there, and the job itself picks CUDA or the CPU.
 GPU = 0 if config["compute"]["device"] == "cpu" else 1
-TRAIN_MEM = R.loader_mb(PRELOAD_MB, THREADS)
+TRAIN_MEM = cost_model.loader_mb(PRELOAD_MB, THREADS)
 
 
 def _rows(path, dataset):
-    return R.tsv_rows(path, PLAN.planned_images(dataset))
+    return cost_model.tsv_rows(path, PLAN.planned_images(dataset))
 
 
 def _training(arch, images, epochs, attempt):
-    return R.training_minutes(PLAN.archs[arch], train_images=images, eval_images=0, epochs=epochs, gpu=GPU > 0,
-                              threads=THREADS, decoded=fits_preload(images, PLAN.archs[arch]["input_size"], PRELOAD_MB),
-                              attempt=attempt)
-
-
-def _inference(arch, images, attempt):
-    return R.inference_minutes(PLAN.archs[arch], images=images, gpu=GPU > 0, threads=THREADS, decoded=False,
+    return cost_model.training_minutes(PLAN.archs[arch], train_images=images, eval_images=0, epochs=epochs, gpu=GPU > 0,
+                               threads=THREADS, decoded=cost_model.fits_preload(images, PLAN.archs[arch]["input_size"], PRELOAD_MB),
                                attempt=attempt)
 
 
+def _inference(arch, images, attempt):
+    return cost_model.inference_minutes(PLAN.archs[arch], images=images, gpu=GPU > 0, threads=THREADS, decoded=False,
+                                attempt=attempt)
+
+
 def pretrain_runtime(wildcards, input, attempt):
-    return _training(wildcards.arch, _rows(input.subset, "source"), PLAN.pretrain[wildcards.arch]["epochs"], attempt)
+    return _training(wildcards.arch, _rows(input.subset, "source"), PLAN.pretrain_schedules[wildcards.arch]["epochs"], attempt)
 
 
 def whole_runtime(wildcards, input, attempt):
-    return _training(wildcards.arch, _rows(input.index, "source"), PLAN.whole[wildcards.arch]["epochs"], attempt)
+    return _training(wildcards.arch, _rows(input.index, "source"), PLAN.whole_pool_schedules[wildcards.arch]["epochs"], attempt)
 
 
 def finetune_full_runtime(wildcards, input, attempt):
-    return _training(wildcards.arch, _rows(input.index, wildcards.target), PLAN.finetune["epochs"], attempt)
+    return _training(wildcards.arch, _rows(input.index, wildcards.target), PLAN.finetune_schedule["epochs"], attempt)
 
 
 def target_pass_runtime(wildcards, input, attempt):
@@ -49,7 +48,7 @@ def target_pass_runtime(wildcards, input, attempt):
 def probe_pass_runtime(wildcards, input, attempt):
     # One forward pass over the probe images (featuremaps, layer scores); a tenth of the target
     # before the probe table exists.
-    return _inference(wildcards.arch, R.tsv_rows(input.probe, PLAN.planned_images(wildcards.target) // 10), attempt)
+    return _inference(wildcards.arch, cost_model.tsv_rows(input.probe, PLAN.planned_images(wildcards.target) // 10), attempt)
 
 
 def _input_mb(input):
@@ -62,23 +61,23 @@ def size_runtime(per_mb_seconds):
     """For CPU jobs whose work grows with the size of what they read (features, featuremaps, tables)."""
 
     def runtime(wildcards, input, attempt):
-        return R.minutes(per_mb_seconds * _input_mb(input), attempt)
+        return cost_model.minutes(per_mb_seconds * _input_mb(input), attempt)
 
     return runtime
 
 
 def size_mem(wildcards, input):
-    return R.table_mb(_input_mb(input))
+    return cost_model.table_mb(_input_mb(input))
 
 
 def index_runtime(wildcards, attempt):
     # Images are not counted at parse time: a listing of ImageNet costs minutes on a shared filesystem.
     per_image = 0.01 if config["data"]["verify"] == "decode" else 0.002
-    return R.minutes(PLAN.planned_images(wildcards.dataset) * per_image / THREADS, attempt)
+    return cost_model.minutes(PLAN.planned_images(wildcards.dataset) * per_image / THREADS, attempt)
 
 
 def curve_scores_runtime(wildcards, input, attempt):
     # The probe pass of every epoch's checkpoint (Figure 1): probe_per_class images per source class.
     classes = PLAN.embedded["source"]["classes"] if "source" in PLAN.embedded else PLAN.class_counts["source"]
-    images = classes * config["curves"]["probe_per_class"] * PLAN.whole[wildcards.arch]["epochs"]
+    images = classes * config["curves"]["probe_per_class"] * PLAN.whole_pool_schedules[wildcards.arch]["epochs"]
     return _inference(wildcards.arch, images, attempt)

@@ -1,4 +1,4 @@
-# Warm start of local runs (workflow/basesel/warm.py): one process imports the library once and
+# Warm start of local runs (workflow/basesel/machinery/warm.py): one process imports the library once and
 # forks a child per job, so that a job does not spend seconds importing torch. Its socket lives in
 # a private directory outside the project folder, and it runs only this workflow's job scripts for
 # this account. Cluster jobs and `compute.warm_start: false` run every script in its own process.
@@ -10,14 +10,14 @@ def warm_start():
     local = workflow.executor_plugin is not None and workflow.executor_plugin.name == "local"
     if not (local and config["compute"]["warm_start"] and workflow.exec_mode.name == "DEFAULT") or workflow.touch:
         return
-    from basesel import warm
+    from basesel.machinery import warm
 
     WARM["process"], WARM["socket"] = warm.start(str(LIB), str(LIB / "scripts"))
 
 
 def warm_stop():
     if WARM["process"] is not None:
-        from basesel import warm
+        from basesel.machinery import warm
 
         warm.stop(WARM["process"], WARM["socket"])
         WARM["process"] = None

@@ -2,13 +2,12 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):
-    from basesel.analysis import EXACT, analyze
     from basesel.io import read_tsv, write_tables
+    from basesel.science.analysis import EXACT, analyze
 
     results = analyze(read_tsv(smk.input.table), alpha_step=smk.params.alpha_step, n_boot=smk.params.bootstrap,
                       seed=smk.params.seed)

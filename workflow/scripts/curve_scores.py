@@ -2,17 +2,17 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):
-    from basesel.curves import epoch_scores
-    from basesel.data import probe_rows
-    from basesel.images import image_dataset
-    from basesel.io import BaseselError, read_tsv, write_tsv
-    from basesel.models import load_checkpoint
-    from basesel.training import job_compute
+    from basesel import BaseselError
+    from basesel.compute.curves import epoch_scores
+    from basesel.compute.training import job_compute
+    from basesel.data.images import image_dataset
+    from basesel.data.subsets import probe_rows
+    from basesel.io import read_tsv, write_tsv
+    from basesel.models.paper import load_checkpoint
 
     device, workers, budget = job_compute(smk.config["compute"], smk.threads)
     checkpoints = sorted(Path(smk.input.checkpoints).glob("model_epoch*.pt"))
@@ -29,4 +29,4 @@ def main(smk):
     write_tsv(table, smk.output[0], float_format="%.10g")
 
 
-run(snakemake, main, torch=True)
+run(snakemake, main, torch_threads=True)

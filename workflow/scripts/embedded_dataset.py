@@ -1,13 +1,11 @@
 """Generate one embedded dataset (source pool or target task) in ImageFolder layout."""
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):
-    from basesel import synthetic
+    from basesel.data import synthetic
 
     spec, seed, out = dict(smk.params.spec), smk.params.seed, smk.output[0]
     if spec.pop("role") == "source":

@@ -1,23 +1,22 @@
 """Featuremaps of the probed layer of one base model on one target's probe images."""
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):
-    from basesel.featuremaps import extract_probe
+    from basesel.compute.passes import write_featuremap_file
+    from basesel.compute.training import job_compute
     from basesel.io import read_tsv
-    from basesel.models import load_checkpoint
-    from basesel.training import job_compute
+    from basesel.models.paper import load_probed
 
     device, workers, budget = job_compute(smk.config["compute"], smk.threads)
-    model, spec, _ = load_checkpoint(smk.input.model)
-    print(f"[featuremaps] {smk.wildcards.arch}/{smk.wildcards.subset} -> {smk.wildcards.target}", file=sys.stderr)
-    extract_probe(model, spec, read_tsv(smk.input.probe), smk.output[0], batch_size=smk.config["featuremaps"]["batch_size"],
-                  device=device, preload_max_mb=budget, workers=workers,
-                  attrs={"subset": smk.wildcards.subset, "target": smk.wildcards.target, "checkpoint": smk.input.model})
+    model, spec, _ = load_probed(smk.input.model, f"{smk.wildcards.arch}/{smk.wildcards.subset}")
+    print(f"[featuremaps] {model.name} -> {smk.wildcards.target}", file=sys.stderr)
+    write_featuremap_file(model, spec, read_tsv(smk.input.probe), smk.output[0],
+                          batch_size=smk.config["featuremaps"]["batch_size"], device=device, preload_max_mb=budget,
+                          workers=workers, attrs={"subset": smk.wildcards.subset, "target": smk.wildcards.target,
+                                                  "checkpoint": smk.input.model})
 
 
-run(snakemake, main, torch=True)
+run(snakemake, main, torch_threads=True)

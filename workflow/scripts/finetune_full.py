@@ -1,17 +1,13 @@
 """Fine-tune the whole network of one base model on one target's images."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):
-    from basesel.finetune import finetune_full
+    from basesel.compute.finetune import finetune_full
+    from basesel.compute.schedule import Schedule
+    from basesel.compute.training import clear_resume, job_compute
     from basesel.io import read_tsv, write_json
-    from basesel.models import load_checkpoint
-    from basesel.schedule import Schedule
-    from basesel.training import clear_resume, job_compute
+    from basesel.models.paper import load_checkpoint
 
     device, workers, budget = job_compute(smk.config["compute"], smk.threads)
     model, spec, _ = load_checkpoint(smk.input.model)
@@ -24,4 +20,4 @@ def main(smk):
     clear_resume(smk.params.resume)
 
 
-run(snakemake, main, torch=True)
+run(snakemake, main, torch_threads=True)

@@ -1,16 +1,12 @@
 """Fine-tune a new last FC layer on one features file's penultimate features."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):
-    from basesel.finetune import finetune_head
+    from basesel.compute.finetune import finetune_head
+    from basesel.compute.schedule import Schedule
+    from basesel.compute.training import clear_resume, pick_device
     from basesel.io import write_json
-    from basesel.schedule import Schedule
-    from basesel.training import clear_resume, pick_device
 
     label = f"finetune {smk.wildcards.arch}/{smk.wildcards.subset} -> {smk.wildcards.target}"
     result = finetune_head(smk.input.h5, Schedule(**smk.params.schedule), seed=smk.params.seed,
@@ -20,4 +16,4 @@ def main(smk):
     clear_resume(smk.params.resume)
 
 
-run(snakemake, main, torch=True)
+run(snakemake, main, torch_threads=True)

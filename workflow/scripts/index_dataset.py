@@ -1,14 +1,12 @@
 """Index a dataset folder and validate it: splits, classes, class sizes, every image readable."""
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):
-    from basesel import tvdatasets
-    from basesel.data import index_dataset
+    from basesel.data import tvdatasets
+    from basesel.data.folders import index_dataset
     from basesel.io import write_tsv
 
     splits = list(smk.params.splits)

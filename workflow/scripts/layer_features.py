@@ -1,16 +1,14 @@
 """Globally pooled features of every conv layer of the whole-pool model on one target (Appendix A.2)."""
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):
+    from basesel.compute.layers import extract_layer_features
+    from basesel.compute.training import job_compute
     from basesel.io import read_tsv
-    from basesel.layers import extract_layer_features
-    from basesel.models import load_checkpoint
-    from basesel.training import job_compute
+    from basesel.models.paper import load_checkpoint
 
     device, workers, budget = job_compute(smk.config["compute"], smk.threads)
     model, spec, _ = load_checkpoint(smk.input.model)
@@ -21,4 +19,4 @@ def main(smk):
                            attrs={"target": smk.wildcards.target, "checkpoint": smk.input.model})
 
 
-run(snakemake, main, torch=True)
+run(snakemake, main, torch_threads=True)

@@ -1,16 +1,12 @@
 """Truncate fine-tuning: a new FC layer on every conv layer's pooled features of one target (Appendix A.2)."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):
+    from basesel.compute.layers import truncate_finetune
+    from basesel.compute.schedule import Schedule
+    from basesel.compute.training import pick_device
     from basesel.io import write_tsv
-    from basesel.layers import truncate_finetune
-    from basesel.schedule import Schedule
-    from basesel.training import pick_device
 
     heads, epochs = truncate_finetune(smk.input.h5, Schedule(**smk.params.schedule), seed=smk.params.seed,
                                       device=pick_device(smk.config["compute"]["device"]),
@@ -19,4 +15,4 @@ def main(smk):
     write_tsv(epochs, smk.output.epochs, float_format="%.10g")
 
 
-run(snakemake, main, torch=True)
+run(snakemake, main, torch_threads=True)

@@ -1,14 +1,10 @@
 """The layer table of one architecture: every target's per-layer scores and truncate fine-tuning accuracy."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):
     from basesel.io import read_tsv, write_tsv
-    from basesel.experiments import layer_table
+    from basesel.science.experiments import layer_table
 
     scores = {t: read_tsv(p) for t, p in zip(smk.params.targets, smk.input.scores)}
     heads = {t: read_tsv(p) for t, p in zip(smk.params.targets, smk.input.heads)}

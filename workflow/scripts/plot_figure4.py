@@ -1,9 +1,5 @@
 """The paper's Figure 4: truncate fine-tuning accuracy against the conv layer cut after."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):

@@ -1,13 +1,11 @@
 """Draw a target's probe set: probe_per_class training images per class, seeded."""
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):
-    from basesel.data import probe_table
+    from basesel.data.subsets import probe_table
     from basesel.io import read_tsv, write_tsv
 
     probe = probe_table(read_tsv(smk.input.index), smk.params.probe_per_class, smk.params.seed)

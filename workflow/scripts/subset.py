@@ -1,13 +1,11 @@
 """Cut one of the paper's class-wise or horizontal subsets out of the source pool."""
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):
-    from basesel.data import make_subset
+    from basesel.data.subsets import make_subset
     from basesel.io import read_tsv, write_tsv
 
     subset = make_subset(read_tsv(smk.input.index), smk.wildcards.subset, smk.params.seed)

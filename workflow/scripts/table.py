@@ -1,10 +1,6 @@
 """Collect scores, baselines and fine-tuned accuracies into one table, a row per (arch, source, target),
 and what each score and fine-tuning cost into another."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the library, installed or not
-from basesel.smk import run  # noqa: E402
+from basesel.machinery.glue import run
 
 
 def main(smk):
@@ -12,8 +8,8 @@ def main(smk):
 
     import pandas as pd
 
-    from basesel.costs import pair_costs
     from basesel.io import read_json, write_tsv
+    from basesel.science.costs import pair_costs
 
     keys = itertools.product(smk.params.archs, smk.params.subsets, smk.params.targets)
     files = zip(smk.input.scores, smk.input.baselines, smk.input.finetune)

@@ -1,0 +1,205 @@
+"""Checks that the JSON schema cannot express, and the plan derived from the config.
+
+Runs when the workflow is parsed, so that a bad config fails before any job is started; imports
+nothing heavy (no torch), so that a dry run and every cluster job parse the Snakefile quickly.
+Every value a rule needs is computed here once, in the shape the rule passes on (a flat value, or a
+complete schedule), so that the rules hold wiring only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import BaseselError
+from ..compute.schedule import Schedule
+from ..models import archs
+
+
+class ConfigError(ValueError):
+    """A config value the schema accepts but the workflow cannot run with; the message names the key."""
+
+
+@dataclass
+class Plan:
+    """Names and values derived from a validated config, for the rules."""
+
+    archs: dict  # name -> architecture config (name, width, input_size, pretrain)
+    targets: dict  # name -> target config
+    subsets: list  # subset names, e.g. cw20-0, hz4-3
+    embedded: dict  # dataset name -> generator settings ("source" and embedded targets)
+    folders: dict  # dataset name -> root folder (ImageFolder layout, or torchvision's for torchvision targets)
+    torchvision: dict = field(default_factory=dict)  # target name -> torchvision dataset class name
+    class_counts: dict = field(default_factory=dict)  # folder datasets: classes in train/
+    pretrain_schedules: dict = field(default_factory=dict)  # arch -> its complete pretraining schedule
+    finetune_schedule: dict = field(default_factory=dict)  # the complete fine-tuning schedule
+    whole_pool_schedules: dict = field(default_factory=dict)  # arch -> its whole-pool model's schedule (curves, layers)
+    layer_head_schedule: dict = field(default_factory=dict)  # the schedule of the layer selection's new FC layers
+    curves: list = field(default_factory=list)  # architectures of the Figure 1 training curves
+    layers: list = field(default_factory=list)  # architectures of the Appendix A.2 layer selection
+
+    @property
+    def whole_archs(self) -> list:
+        """Architectures that need a model trained on the whole source pool (curves and layers share it)."""
+        return list(dict.fromkeys([*self.curves, *self.layers]))
+
+    def arch_spec(self, arch: str) -> dict:
+        """What builds the model: architecture name, width, input size (the class count comes from the data)."""
+        a = self.archs[arch]
+        return {"arch": a["name"], "width": a["width"], "input_size": a["input_size"]}
+
+    def planned_images(self, dataset: str) -> int:
+        """Images of a dataset before its index exists: its configured size (embedded), or 1,500
+        per class of a folder (the resource estimates read the index once it is written)."""
+        if dataset in self.embedded:
+            e = self.embedded[dataset]
+            return e["classes"] * (e["train_per_class"] + e.get("val_per_class", 0) + e.get("test_per_class", 0))
+        return 1500 * self.class_counts[dataset]
+
+
+def _classes(root: str, split: str, what: str) -> list[str]:
+    from ..data.folders import class_folders
+
+    try:
+        return class_folders(root, split)
+    except BaseselError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+
+
+def merge_nulls(config: dict) -> None:
+    """Remove `source` keys an overlay set to null; name the fix when both kinds remain."""
+    src = config.get("source")
+    if not isinstance(src, dict):
+        return
+    for key in [k for k, v in src.items() if v is None]:
+        del src[key]
+    if "embedded" in src and "folder" in src:
+        raise ConfigError("source: give exactly one of embedded or folder. An overlay given with --configfile merges "
+                          "into config.yaml, whose source is embedded: set `embedded: null` beside `folder` in the overlay")
+
+
+def check_config(config: dict) -> Plan:
+    """Check what the schema cannot (folders exist, sizes fit, names are unique) and derive the plan.
+
+    `config` must have been validated against the schema (defaults filled). Raises ConfigError
+    naming the first problem found.
+    """
+    plan = Plan(archs={}, targets={}, subsets=[], embedded={}, folders={})
+    n_source = _check_source(config["source"], plan)
+    _check_targets(config["targets"], config["featuremaps"]["probe_per_class"], plan)
+    _check_architectures(config["architectures"], plan)
+    plan.subsets = _check_subsets(config["subsets"], config["source"], n_source)
+    plan.pretrain_schedules = {a: Schedule.from_config(plan.archs[a].get("pretrain")).as_dict() for a in plan.archs}
+    plan.finetune_schedule = Schedule.from_config(config["finetune"].get("schedule")).as_dict()
+    plan.curves, plan.layers = _experiment_archs(config, plan.archs)
+    plan.whole_pool_schedules = {
+        a: Schedule.from_config(plan.archs[a].get("pretrain"), config["curves"].get("schedule")).as_dict()
+        for a in plan.whole_archs}
+    plan.layer_head_schedule = Schedule.from_config(config["finetune"].get("schedule"),
+                                                    config["layers"].get("schedule")).as_dict()
+    if plan.curves and "embedded" in config["source"]:
+        per = min(config["source"]["embedded"]["val_per_class"], config["curves"]["probe_per_class"])
+        if per < 2:
+            raise ConfigError("curves: the whole-pool model's probe set (source validation images, at most "
+                              f"curves.probe_per_class per class) would hold {per} image per class; S3 needs at least 2")
+    return plan
+
+
+def _check_source(src: dict, plan: Plan) -> int:
+    """Record the source pool in the plan; its class count."""
+    if "embedded" in src:
+        plan.embedded["source"] = _canonical({"role": "source", **src["embedded"]})
+        return src["embedded"]["classes"]
+    n_source = len(_classes(src["folder"], "train", "source.folder"))
+    plan.class_counts["source"] = n_source
+    _classes(src["folder"], "val", "source.folder")
+    plan.folders["source"] = src["folder"]
+    return n_source
+
+
+def _check_targets(targets: list, probe: int, plan: Plan) -> None:
+    for t in targets:
+        name = t["name"]
+        if name in plan.targets or name == "source":
+            raise ConfigError(f"targets: name {name!r} is used twice (or is the reserved name 'source')")
+        plan.targets[name] = t
+        if "embedded" in t:
+            e = t["embedded"]
+            # A folder target's class sizes are known once it is indexed: the probe rule checks them.
+            if e["train_per_class"] < probe:
+                raise ConfigError(f"targets[{name}]: train_per_class={e['train_per_class']} is fewer than "
+                                  f"featuremaps.probe_per_class={probe}")
+            if e["kind"] == "digits" and e["classes"] > 10:
+                raise ConfigError(f"targets[{name}]: the digits target has at most 10 classes, got {e['classes']}")
+            plan.embedded[name] = _canonical({"role": "target", **e})
+        elif "torchvision" in t:
+            from ..data.tvdatasets import CLASSES, base_folder
+
+            tv = t["torchvision"]
+            if not base_folder(tv["dataset"], tv["root"]).is_dir():
+                raise ConfigError(f"targets[{name}].torchvision: {base_folder(tv['dataset'], tv['root'])} does not exist "
+                                  f"(root is the folder you would pass to torchvision.datasets.{tv['dataset']})")
+            plan.folders[name] = tv["root"]
+            plan.torchvision[name] = tv["dataset"]
+            plan.class_counts[name] = CLASSES[tv["dataset"]]
+        else:
+            classes = _classes(t["folder"], "train", f"targets[{name}].folder")
+            if len(classes) < 2:
+                raise ConfigError(f"targets[{name}]: {t['folder']}/train has one class; a classification target "
+                                  f"needs at least 2")
+            _classes(t["folder"], "test", f"targets[{name}].folder")
+            plan.folders[name] = t["folder"]
+            plan.class_counts[name] = len(classes)
+
+
+def _check_architectures(architectures: list, plan: Plan) -> None:
+    for a in architectures:
+        if a["name"] in plan.archs:
+            raise ConfigError(f"architectures: {a['name']!r} is listed twice")
+        need = archs.get(a["name"]).min_input_size
+        if a["input_size"] < need:
+            raise ConfigError(f"architectures[{a['name']}]: input_size {a['input_size']} is below the {need} px "
+                              f"this architecture needs for a non-empty last conv featuremap")
+        plan.archs[a["name"]] = a
+
+
+def _check_subsets(sub: dict, src: dict, n_source: int) -> list[str]:
+    from ..data.subsets import subset_names
+
+    try:
+        subsets = subset_names(n_source, sub["classwise"], sub["horizontal"])
+    except BaseselError as exc:
+        raise ConfigError(str(exc)) from None
+    if "embedded" in src:
+        per = src["embedded"]["train_per_class"]
+        for n in sub["horizontal"]:
+            if n > per:
+                raise ConfigError(f"subsets.horizontal: {n} parts but the source has only {per} training images per class")
+    if len(subsets) < 3:
+        raise ConfigError(f"subsets: {len(subsets)} base model(s) per architecture; rank correlations need at least 3")
+    return subsets
+
+
+def _experiment_archs(config: dict, configured: dict) -> tuple[list, list]:
+    """Architectures of the curves and layers sections (empty when a section is disabled).
+
+    curves.architectures defaults to every configured architecture; layers.architectures to
+    resnet18, the paper's choice, where it is configured. Both must name configured architectures,
+    whose width and input size the whole-pool model takes.
+    """
+    out = []
+    for section, default in (("curves", list(configured)), ("layers", [a for a in configured if a == "resnet18"])):
+        cfg = config.get(section, {})
+        names = cfg.get("architectures", default)
+        unknown = [a for a in names if a not in configured]
+        if unknown:
+            raise ConfigError(f"{section}.architectures: {', '.join(unknown)} not among the configured architectures "
+                              f"({', '.join(configured)}); the whole-pool model takes its width and input size from there")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{section}.architectures lists an architecture twice")
+        out.append(list(names) if cfg.get("enabled", True) else [])
+    return out[0], out[1]
+
+
+def _canonical(settings: dict) -> dict:
+    """Settings in sorted key order: a rule parameter Snakemake compares with the last run's, so the
+    order a config file happens to write keys in must not rerun a job."""
+    return dict(sorted(settings.items()))

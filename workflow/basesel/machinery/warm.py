@@ -1,0 +1,435 @@
+"""Warm start for local runs: one process imports the library once and forks a child per job.
+
+Every Snakemake job is a new Python process, and importing torch and torchvision costs about 5 s
+here, more than most of the workflow's per-(base model, target) jobs compute. When Snakemake runs
+locally (`compute.warm_start: true`, the default), `onstart` starts this server; each job script
+(smk.run) hands it its script path, its snakemake object, its working directory, environment and
+standard streams, and exits with the status of the forked child, which runs the script exactly as
+the job would have (`runpy`, the same `smk.run`). Without a server (cluster jobs, dry runs,
+`warm_start: false`, a platform without SO_PEERCRED, or any error reaching it), a script runs in
+its own process as usual.
+
+Who may use it: the server runs code as the account that started the run, so only that account
+may reach it, whatever the umask or the project folder's permissions:
+- the socket lives in a directory made for this server alone (mode 0700, under $XDG_RUNTIME_DIR
+  or the system's temporary directory, never in a shared project folder), and is itself 0600;
+- every connection's peer is identified by the kernel (SO_PEERCRED) before a byte of it is read:
+  another uid is closed unanswered, and nothing it sent is parsed;
+- a request runs only one of the workflow's own job scripts (a `*.py` of the scripts folder the
+  server was started with); naming any other file is refused, even by the owner, and that job then
+  runs in its own process. The request is JSON; the job's pickled snakemake object is unpickled
+  only in the forked child, after these checks.
+
+The server is single-threaded (forking from a threaded process can deadlock the child), never
+touches CUDA (a forked child could not use it), kills a child whose job process went away, and
+exits (removing its socket and directory) when it is told to, when its parent (the Snakemake
+process) exits, however it died, or when it is idle for an hour. A child limits its
+linear-algebra thread pools to the job's threads (Snakemake's OMP_NUM_THREADS), as a fresh
+process would at start, so that results do not depend on the warm start. When a library file
+changes under a running server, it stops serving (the job runs in its own process, with the new
+code) rather than run stale code.
+
+Protocol on the Unix socket: the job sends, with its stdin/stdout/stderr as passed file
+descriptors, an 8-byte length and a JSON header {script, cwd, env}, then an 8-byte length and the
+pickled snakemake object; the server answers the child's pid (or REFUSED / STALE), then the
+child's exit status, as 8-byte integers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import selectors
+import shutil
+import signal
+import socket
+import stat
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ENV = "BASESEL_WARM"  # the socket path, set for the jobs of a local run
+CHILD = "BASESEL_WARM_CHILD"  # set in a forked child: run the script here
+PRELOAD = ("torch", "torchvision", "numpy", "pandas", "h5py", "scipy.linalg", "scipy.stats", "sklearn.covariance",
+           "sklearn.mixture", "PIL.Image", "threadpoolctl", "basesel.compute.passes", "basesel.compute.layers",
+           "basesel.compute.curves", "basesel.compute.finetune", "basesel.compute.pretrain", "basesel.science.analysis",
+           "basesel.science.experiments", "basesel.science.costs", "basesel.science.transfer", "basesel.plots",
+           "basesel.data.synthetic", "basesel.data.tvdatasets", "basesel.data.folders", "basesel.machinery.glue")
+IDLE_SECONDS = 3600
+SOCKET_NAME = "warm.sock"
+MAX_MESSAGE = 256 * 2**20  # a job's config and snakemake object are far smaller
+READ_TIMEOUT = 30.0  # seconds a connected job may take to send its request
+_INT = struct.Struct("!q")
+_CREDS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+STALE = -1  # instead of a child's pid: the library changed, run the job yourself
+REFUSED = -2  # instead of a child's pid: not one of this workflow's job scripts, run it yourself
+
+
+def supported() -> bool:
+    """Whether this platform can name a socket's peer (Linux's SO_PEERCRED); without it, no server."""
+    return hasattr(socket, "SO_PEERCRED") and hasattr(os, "fork")
+
+
+# --- the job side ---------------------------------------------------------------------------------
+
+def hand_over(snakemake, script: str) -> int | None:
+    """Run `script` as this job in a child of the warm server; its exit status, or None when there
+    is no server to hand it to, or it declines (the caller then runs the script itself)."""
+    path = os.environ.get(ENV)
+    if not path or os.environ.get(CHILD) or not os.path.exists(path):
+        return None
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(path)
+        header = json.dumps({"script": script, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+        blob = pickle.dumps(snakemake)  # unpickled in the child only: the server holds no job state
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        socket.send_fds(sock, [_INT.pack(len(header)) + header], [0, 1, 2])
+        sock.sendall(_INT.pack(len(blob)) + blob)
+        child = _read_int(sock)
+    except OSError:
+        return None  # no server after all: run here
+    if child in (STALE, REFUSED):
+        return None
+    forward = lambda signum, frame: _kill(child, signum)  # noqa: E731
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    try:
+        return _read_int(sock)
+    except OSError:
+        _kill(child, signal.SIGTERM)
+        return 1
+
+
+def _kill(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _read_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(min(n - len(data), 1 << 20))
+        if not chunk:
+            raise ConnectionError("warm server closed the connection")
+        data += chunk
+    return data
+
+
+def _read_int(sock: socket.socket) -> int:
+    return _INT.unpack(_read_exact(sock, _INT.size))[0]
+
+
+# --- starting and stopping it (from the Snakefile) ------------------------------------------------
+
+def private_dir() -> Path:
+    """A new directory that only this account can enter (0700), for the server's socket: under
+    $XDG_RUNTIME_DIR when that is this account's private folder, else the system temporary folder."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if not (base and _owned_private(base)):
+        base = tempfile.gettempdir()
+    path = Path(tempfile.mkdtemp(prefix="basesel-warm-", dir=base))  # an exclusive mkdir, mode 0700
+    os.chmod(path, 0o700)  # whatever the umask (mkdtemp's mode is masked by it)
+    if not _owned_private(path):
+        shutil.rmtree(path, ignore_errors=True)
+        raise OSError(f"{path} is not private to this account")
+    return path
+
+
+def _owned_private(path) -> bool:
+    """A real directory (no symlink), owned by this account, that no other account can enter."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+
+
+def start(lib: str, scripts: str):
+    """Start a server that runs the job scripts of folder `scripts` with the library at `lib`, on a
+    socket in a new private directory; export the socket's path to the jobs this process will start.
+    Returns (server process, socket path), or (None, None) where the platform cannot check peers."""
+    import subprocess
+
+    if not supported():
+        return None, None
+    path = str(private_dir() / SOCKET_NAME)
+    proc = subprocess.Popen([sys.executable, "-m", "basesel.machinery.warm", path, str(Path(scripts).resolve())],
+                            cwd=os.getcwd(), start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join([lib, os.environ.get("PYTHONPATH", "")])},
+                            stdin=subprocess.DEVNULL)
+    os.environ[ENV] = path
+    return proc, path
+
+
+def stop(proc, path: str | None) -> None:
+    """Stop a server started by `start`, remove its socket and directory, stop exporting its path."""
+    os.environ.pop(ENV, None)
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except Exception:
+            proc.kill()
+    if path:
+        _remove(path)
+
+
+def _remove(path: str) -> None:
+    """Remove the socket and its private directory."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    folder = os.path.dirname(path)
+    if os.path.basename(folder).startswith("basesel-warm-"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- the server -----------------------------------------------------------------------------------
+
+def serve(path: str, scripts: str) -> None:
+    """Preload the library, then fork a child per job request until stopped."""
+    import importlib
+
+    parent = os.getppid()
+    if not _owned_private(os.path.dirname(path)):
+        raise SystemExit(f"basesel warm server: {os.path.dirname(path)} is not a private directory of this account")
+    allowed = {str(p.resolve()) for p in Path(scripts).glob("*.py")}
+    for name in PRELOAD:
+        importlib.import_module(name)
+    server = _Server(path, allowed)
+    try:
+        server.loop(parent)
+    finally:
+        server.close()
+
+
+class _Server:
+    """The listening socket, the children forked for jobs, and the loop that serves them."""
+
+    def __init__(self, path: str, allowed: set):
+        self.path, self.allowed = path, allowed
+        self.loaded = _library_files()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        tmp = f"{path}.{os.getpid()}"
+        self.listener.bind(tmp)
+        os.chmod(tmp, 0o600)
+        self.listener.listen(64)
+        os.replace(tmp, path)  # jobs see the socket only once the server is ready
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        # A child's exit wakes the loop at once: SIGCHLD writes a byte to this pipe.
+        self.wake, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        self.selector.register(self.wake, selectors.EVENT_READ)
+        self.children: dict[int, socket.socket] = {}  # pid -> the job's connection
+        self.accepting, self.stopping = True, False
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+
+    def _stop(self, signum, frame):
+        self.stopping = True
+
+    def loop(self, parent: int) -> None:
+        """Serve until stopped, orphaned (the parent Snakemake died, however), idle for IDLE_SECONDS,
+        or stale and done with the children of the old code."""
+        last = time.monotonic()
+        while not self.stopping and os.getppid() == parent and time.monotonic() - last < IDLE_SECONDS:
+            for key, _ in self.selector.select(timeout=1.0):
+                if key.fileobj == self.wake:
+                    os.read(self.wake, 4096)
+                elif key.fileobj is self.listener:
+                    self._accept()
+                    last = time.monotonic()
+                else:  # the job process went away (killed): stop its child
+                    self.selector.unregister(key.fileobj)
+                    _kill(key.data, signal.SIGTERM)
+            _reap(self.children, self.selector)
+            if self.children:
+                last = time.monotonic()
+            elif not self.accepting:
+                break
+
+    def _accept(self) -> None:
+        conn, _ = self.listener.accept()
+        uid = peer_uid(conn)
+        if uid != os.getuid():  # before a byte is read: nothing of it is parsed
+            print(f"basesel warm server: refused a connection from uid {uid}", file=sys.stderr, flush=True)
+            conn.close()
+            return
+        if _library_files() != self.loaded:  # edited since this server imported it: stop serving
+            conn.sendall(_INT.pack(STALE))
+            conn.close()
+            self.selector.unregister(self.listener)
+            self.listener.close()
+            os.unlink(self.path)
+            self.accepting = False
+            return
+        pid = _fork_job(conn, self.listener, self.children, self.allowed)
+        if pid is not None:
+            self.children[pid] = conn
+            self.selector.register(conn, selectors.EVENT_READ, pid)
+
+    def close(self) -> None:
+        for pid in list(self.children):
+            _kill(pid, signal.SIGTERM)
+        if self.accepting:
+            self.listener.close()
+        _remove(self.path)
+
+
+def peer_uid(conn: socket.socket) -> int:
+    """The uid of the process at the other end of a Unix socket, as the kernel recorded it."""
+    _, uid, _ = _CREDS.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDS.size))
+    return uid
+
+
+def _library_files() -> dict:
+    """Modification times of the basesel files this process has imported."""
+    out = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and name.split(".")[0] == "basesel":
+            try:
+                out[path] = os.stat(path).st_mtime_ns
+            except OSError:
+                out[path] = None
+    return out
+
+
+def _read_request(conn: socket.socket) -> tuple[dict, bytes, list]:
+    """(header, pickled snakemake object, the job's three stream fds) of one request."""
+    conn.settimeout(READ_TIMEOUT)
+    fds = []
+    try:
+        first, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+        if len(first) < _INT.size or len(fds) != 3:
+            raise ConnectionError("malformed request")
+        size = _INT.unpack(first[:_INT.size])[0]
+        if not 0 < size <= MAX_MESSAGE:
+            raise ConnectionError("malformed request")
+        rest = first[_INT.size:]
+        header = rest[:size] + (_read_exact(conn, size - len(rest)) if len(rest) < size else b"")
+        tail = rest[size:]
+        tail += _read_exact(conn, _INT.size - len(tail)) if len(tail) < _INT.size else b""
+        blob_size = _INT.unpack(tail[:_INT.size])[0]
+        if not 0 < blob_size <= MAX_MESSAGE:
+            raise ConnectionError("malformed request")
+        blob = tail[_INT.size:]
+        blob += _read_exact(conn, blob_size - len(blob)) if len(blob) < blob_size else b""
+        request = json.loads(header)
+        if not (isinstance(request, dict) and isinstance(request.get("script"), str)
+                and isinstance(request.get("cwd"), str) and isinstance(request.get("env"), dict)):
+            raise ConnectionError("malformed request")
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    conn.settimeout(None)
+    return request, blob, fds
+
+
+def _fork_job(conn: socket.socket, listener: socket.socket, children: dict, allowed: set) -> int | None:
+    try:
+        request, blob, fds = _read_request(conn)
+    except Exception:
+        conn.close()
+        return None
+    if os.path.realpath(request["script"]) not in allowed:  # only the workflow's own job scripts
+        for fd in fds:
+            os.close(fd)
+        try:
+            conn.sendall(_INT.pack(REFUSED))
+        finally:
+            conn.close()
+        return None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            listener.close()
+            for other in children.values():
+                other.close()
+            conn.close()
+            code = _run_child(request, blob, fds)
+        finally:
+            os._exit(code)
+    for fd in fds:
+        os.close(fd)
+    conn.sendall(_INT.pack(pid))
+    return pid
+
+
+def _run_child(request: dict, blob: bytes, fds) -> int:
+    """In the forked child: become the job's process, run its script, return its exit status."""
+    import runpy
+    import traceback
+
+    for target, fd in zip((0, 1, 2), fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+    os.environ[CHILD] = "1"
+    threads = os.environ.get("OMP_NUM_THREADS")  # Snakemake sets it to the job's threads
+    if threads and threads.isdigit():
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(int(threads))
+    sys.argv = [request["script"]]
+    try:
+        snakemake = pickle.loads(blob)  # the owner's own job (its uid checked): Snakemake's preamble does the same
+        runpy.run_path(request["script"], init_globals={"snakemake": snakemake}, run_name="__main__")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return 0
+
+
+def _reap(children: dict, selector) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = children.pop(pid, None)
+        if conn is None:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        with_signal = 128 - code if code < 0 else code  # killed by a signal: 128 + its number, as a shell reports
+        try:
+            selector.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        try:
+            conn.sendall(_INT.pack(with_signal))
+        except OSError:
+            pass
+        conn.close()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], sys.argv[2])

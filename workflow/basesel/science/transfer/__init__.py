@@ -1,0 +1,100 @@
+"""Transferability scores from the later literature, computed on penultimate features.
+
+Every score is a function (features (n, d), labels (n,), source_probs (n, Z) or None) -> float,
+larger is better, float64 inside, and raises BaseselError rather than returning NaN. Definitions,
+references and departures from published code: docs/metrics.md.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ... import BaseselError
+
+from .gbc import gbc
+from .hscore import hscore, hscore_shrunk
+from .leep import leep
+from .logme import logme
+from .nce import nce
+from .nleep import nleep
+from .sfda import sfda
+from .transrate import transrate
+
+
+# name -> (function, needs the source head's softmax)
+SCORES = {
+    "LEEP": (leep, True),
+    "NCE": (nce, True),
+    "HScore": (hscore, False),
+    "HScoreShrunk": (hscore_shrunk, False),
+    "LogME": (logme, False),
+    "NLEEP": (nleep, False),
+    "GBC": (gbc, False),
+    "TransRate": (transrate, False),
+    "SFDA": (sfda, False),
+}
+# Task-agnostic baselines any score must beat: properties of the base model alone.
+AGNOSTIC = ("source_val_acc", "source_train_images")
+BASELINES = (*SCORES, *AGNOSTIC)
+# A baseline computed on the probe set alone, the images S1..S6 see: NAME@probe.
+PROBE_SUFFIX = "@probe"
+
+
+def compute(names, features, labels, probs=None, seconds: dict | None = None) -> dict[str, float]:
+    """The named scores of one set of features (and source softmax, where a score needs it); the
+    seconds each took go into `seconds` when given."""
+    import time
+
+    out = {}
+    for name in names:
+        fn, needs_probs = SCORES[name]
+        start = time.perf_counter()
+        out[name] = fn(features, labels, probs if needs_probs else None)
+        if seconds is not None:
+            seconds[name] = time.perf_counter() - start
+    return out
+
+
+def baseline_scores(path, names=None, rows=None) -> dict:
+    """Baselines of a features file (featuremaps.extract_features): the feature scores on its train
+    split, or on the train rows at positions `rows` (a probe set), and the task-agnostic ones from
+    its attributes; under "seconds", what each feature score took and the share of the file's
+    forward pass spent on the rows it read ("pass").
+
+    `names`: from BASELINES, or None for every one whose inputs the file holds. An explicitly
+    requested baseline whose input is missing is an error.
+    """
+    import h5py
+
+    wanted = list(BASELINES) if names is None else list(names)
+    unknown = [b for b in wanted if b not in BASELINES]
+    if unknown:
+        raise BaseselError(f"unknown baseline score(s) {', '.join(unknown)}; known: {', '.join(BASELINES)}")
+    strict = names is not None
+    result, seconds = {}, {}
+    with h5py.File(path, "r", locking=False) as f:
+        for name in [b for b in wanted if b in AGNOSTIC]:
+            if name in f.attrs:
+                result[name] = float(f.attrs[name])
+            elif strict:
+                raise BaseselError(f"{path}: attribute {name!r} missing, needed for the {name} baseline")
+        feature_scores = [b for b in wanted if b in SCORES]
+        if not feature_scores:
+            return {**result, "seconds": seconds}
+        if "features" not in f or "feature_labels" not in f:
+            if strict:
+                raise BaseselError(f"{path}: datasets 'features' and 'feature_labels' missing, needed for "
+                                   f"{', '.join(feature_scores)}")
+            return {**result, "seconds": seconds}
+        train = f["feature_split"][:] == 0 if "feature_split" in f else np.ones(f["feature_labels"].shape[0], bool)
+        take = np.flatnonzero(train) if rows is None else np.flatnonzero(train)[np.asarray(rows)]
+        x, y = f["features"][:][take], f["feature_labels"][:][take]
+        probs = f["source_probs"][:][take] if "source_probs" in f else None
+        if "seconds" in f.attrs and rows is None:  # the pass covered train and test; these scores read train
+            seconds["pass"] = float(f.attrs["seconds"]) * train.sum() / len(train)
+    needing = [b for b in feature_scores if SCORES[b][1]]
+    if probs is None and needing:
+        if strict:
+            raise BaseselError(f"{path}: dataset 'source_probs' missing, needed for {', '.join(needing)}")
+        feature_scores = [b for b in feature_scores if b not in needing]
+    result.update(compute(feature_scores, x, y, probs, seconds))
+    return {**result, "seconds": seconds}
