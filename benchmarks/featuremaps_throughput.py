@@ -62,7 +62,7 @@ def main():
                     model(normalise(x_all[i:i + args.batch_size]))
 
         def extraction():
-            write_features_file(probed(model, spec, args.arch), spec, index, Path(tmp) / "fm.h5",
+            write_features_file(probed(model, spec, args.arch), index, Path(tmp) / "fm.h5",
                                 batch_size=args.batch_size, device=torch.device("cpu"), dataset=data)
 
         forward()  # warm-up

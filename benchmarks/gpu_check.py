@@ -18,7 +18,7 @@ Steps, each a block of rows of the TSV written to OUT.tsv (columns step, name, a
    amplify that, but not to a thousandth of the spread.
 3. `rates`: per architecture at full width, 224 px, 1,000 classes: training images/s (training.fit,
    the code's loop and mixed precision, second epoch) and features-pass images/s
-   (featuremaps.extract_features, HDF5 writing included), on decoded images; and JPEG decode and
+   (compute.passes.write_features_file, HDF5 writing included), on decoded images; and JPEG decode and
    resize to 224 px on the machine's CPU cores through the loader (images/s in all and per core).
    benchmarks/paper_estimate.py --rates OUT.tsv turns these into GPU-hours.
 
@@ -173,7 +173,7 @@ def rates(device_name: str, quick: bool, scratch: Path, rows: list) -> None:
                      f"{classes} classes, {device}"))
         start = time.perf_counter()
         for _ in range(2):
-            write_features_file(probed(model, spec, arch), spec, index, scratch / f"{arch}.h5", batch_size=256,
+            write_features_file(probed(model, spec, arch), index, scratch / f"{arch}.h5", batch_size=256,
                                 device=device, dataset=train)
         seconds = (time.perf_counter() - start) / 2
         rows.append(("rates", "features_images_per_s", arch, images / seconds, "images/s",

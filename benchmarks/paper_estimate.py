@@ -21,9 +21,9 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
-from basesel.machinery import resources as cost_model  # noqa: E402
 from basesel.compute.schedule import Schedule  # noqa: E402
 from basesel.data.tvdatasets import CLASSES  # noqa: E402
+from basesel.machinery import resources as cost_model  # noqa: E402
 
 IMAGENET_TRAIN, IMAGENET_CLASSES, VAL_PER_CLASS = 1_281_167, 1000, 50
 TARGETS = {"cars": (8144, 8041), "aircraft": (6667, 3333), "dtd": (3760, 1880), "pets": (3680, 3669),

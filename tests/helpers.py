@@ -96,8 +96,14 @@ def planned_jobs(workdir, config=None, *targets, snakefile=None, base=None, prof
 
 def _plan_main(snakefile, workdir, configs, targets, profile, complete="", sized="[]") -> None:
     from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (ConfigSettings, DAGSettings, GroupSettings, OutputSettings, Quietness,
-                                          ResourceSettings)
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DAGSettings,
+        GroupSettings,
+        OutputSettings,
+        Quietness,
+        ResourceSettings,
+    )
 
     profile = json.loads(profile)
     resources = ResourceSettings(cores=2)

@@ -10,11 +10,18 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from basesel.science.analysis import (alpha_sweep, analyze, best_alphas, check_table, correlations, leave_one_group_out,
-                              minmax_signed)
-from basesel.science.stats import spearman_rows
 from basesel import BaseselError
+from basesel.science.analysis import (
+    alpha_sweep,
+    analyze,
+    best_alphas,
+    check_table,
+    correlations,
+    leave_one_group_out,
+    minmax_signed,
+)
 from basesel.science.featuremap_scores import METRICS
+from basesel.science.stats import spearman_rows
 
 
 def random_table(seed=0, archs=("a", "b"), targets=("t1", "t2"), n=6):

@@ -7,12 +7,11 @@ import torchvision.datasets as tvd
 from PIL import Image
 
 import fake_datasets as fake
-from basesel.machinery import resources as cost_model
-from basesel.data import tvdatasets
-from basesel.machinery import slurm
-from basesel.data.folders import index_dataset, verify_images
 from basesel import BaseselError
-
+from basesel.data import tvdatasets
+from basesel.data.folders import index_dataset, verify_images
+from basesel.machinery import resources as cost_model
+from basesel.machinery import slurm
 
 # --- the Table 4 readers agree with torchvision's own classes -----------------------------------
 

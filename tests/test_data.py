@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
+from basesel import BaseselError
 from basesel.data import synthetic
 from basesel.data.folders import index_dataset
-from basesel.data.subsets import make_subset, probe_rows, probe_table, subset_names, target_rows
 from basesel.data.images import load_image
-from basesel import BaseselError
+from basesel.data.subsets import make_subset, probe_rows, probe_table, subset_names, target_rows
 
 
 def tree_digest(root: Path) -> str:

@@ -31,9 +31,9 @@ def test_extract_matches_direct_forward(tmp_path, target, arch, width, size):
     model = build_model(spec).eval()
     probe = probe_table(index, 4, seed=0)
     read = probed(model, spec, "m")
-    write_featuremap_file(read, spec, probe, tmp_path / "fm.h5", batch_size=5, device=torch.device("cpu"),
+    write_featuremap_file(read, probe, tmp_path / "fm.h5", batch_size=5, device=torch.device("cpu"),
                           attrs={"subset": "x"})
-    write_features_file(read, spec, index, tmp_path / "features.h5", batch_size=5, device=torch.device("cpu"),
+    write_features_file(read, index, tmp_path / "features.h5", batch_size=5, device=torch.device("cpu"),
                         attrs={"source_val_acc": 0.5})
     with h5py.File(tmp_path / "fm.h5") as f:
         fm, labels, probe_index = f["featuremaps"][:], f["labels"][:], f["probe_index"][:]
@@ -76,7 +76,7 @@ def test_failure_leaves_no_file(tmp_path, target):
     spec = ArchSpec("resnet18", 0.125, 64, 7)
     out = tmp_path / "features.h5"
     with pytest.raises(BaseselError, match="broken.png"):
-        write_features_file(probed(build_model(spec), spec, "m"), spec, bad, out, batch_size=5,
+        write_features_file(probed(build_model(spec), spec, "m"), bad, out, batch_size=5,
                             device=torch.device("cpu"), preload_max_mb=0)
     assert list(tmp_path.iterdir()) == [broken]
 
@@ -90,7 +90,7 @@ def test_passes_run_in_full_float32_and_restore_the_setting(tmp_path, target):
     seen = []
     model.conv1.register_forward_hook(lambda *_: seen.append(torch.backends.cudnn.allow_tf32))
     before = torch.backends.cudnn.allow_tf32
-    write_features_file(probed(model, spec, "m"), spec, index, tmp_path / "f.h5", batch_size=8,
+    write_features_file(probed(model, spec, "m"), index, tmp_path / "f.h5", batch_size=8,
                         device=torch.device("cpu"))
     assert seen and not any(seen) and torch.backends.cudnn.allow_tf32 == before
     torch.backends.cudnn.allow_tf32 = True

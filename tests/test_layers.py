@@ -11,8 +11,14 @@ from torch import nn
 
 from basesel import BaseselError
 from basesel.compute.finetune import finetune_head, fit_head
-from basesel.compute.layers import (extract_layer_features, layer_scores, layer_tap, read_layer_features, select_layers,
-                                    truncate_finetune)
+from basesel.compute.layers import (
+    extract_layer_features,
+    layer_scores,
+    layer_tap,
+    read_layer_features,
+    select_layers,
+    truncate_finetune,
+)
 from basesel.compute.passes import write_featuremap_file, write_features_file
 from basesel.compute.schedule import Schedule
 from basesel.data import synthetic
@@ -130,8 +136,8 @@ def test_layer_files_and_scores_match_the_main_workflow(tmp_path, target, arch, 
     probe = probe_table(target, 4, seed=0)
     extract_layer_features(model, spec, target, tmp_path / "layers.h5", batch_size=5, device=CPU)
     table = layer_scores(model, spec, probe, margin=1.0, batch_size=5, device=CPU)
-    write_featuremap_file(probed(model, spec, "m"), spec, probe, tmp_path / "fm.h5", batch_size=7, device=CPU)
-    write_features_file(probed(model, spec, "m"), spec, target, tmp_path / "features.h5", batch_size=7, device=CPU)
+    write_featuremap_file(probed(model, spec, "m"), probe, tmp_path / "fm.h5", batch_size=7, device=CPU)
+    write_features_file(probed(model, spec, "m"), target, tmp_path / "features.h5", batch_size=7, device=CPU)
     n_layers = {"alexnet": 5, "resnet18": 17}[arch]
     assert table.layer.tolist() == list(range(n_layers))
     # the last layer's S1..S6 are the main workflow's scores of the same model on the same probe set
@@ -163,7 +169,7 @@ def test_truncate_finetune_trains_a_head_per_layer_like_finetune_head(tmp_path, 
     torch.manual_seed(0)
     model = trained_bn(build_model(spec), 64)
     extract_layer_features(model, spec, target, tmp_path / "shapes.h5", batch_size=9, device=CPU)
-    write_features_file(probed(model, spec, "m"), spec, target, tmp_path / "fm.h5", batch_size=9, device=CPU)
+    write_features_file(probed(model, spec, "m"), target, tmp_path / "fm.h5", batch_size=9, device=CPU)
     schedule = Schedule(epochs=3, lr=0.05, step_size=2, batch_size=8)
     table, log = truncate_finetune(tmp_path / "shapes.h5", schedule, seed=3, device=CPU)
     assert table.layer.tolist() == list(range(17))

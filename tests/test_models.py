@@ -5,8 +5,14 @@ import pytest
 import torch
 from torchvision import models as tvm
 
-from basesel.models.paper import (ArchSpec, build_model, checkpoint_dict, load_checkpoint, penultimate_dim, probed,
-                                  replace_head)
+from basesel.models.paper import (
+    ArchSpec,
+    build_model,
+    checkpoint_dict,
+    load_checkpoint,
+    penultimate_dim,
+    probed,
+)
 from helpers import direct_forward
 
 
@@ -73,8 +79,9 @@ def test_checkpoint_roundtrip_and_unsafe_pickle_refused(tmp_path):
         load_checkpoint(tmp_path / "plain.pt")
 
 
-def test_replace_head():
-    model = build_model(ArchSpec("alexnet", 0.25, 64, 7))
-    head = replace_head(model, "alexnet", 3)
+def test_new_head_replaces_the_registrys_head():
+    spec = ArchSpec("alexnet", 0.25, 64, 7)
+    model = build_model(spec)
+    head = probed(model, spec, "m").new_head(3)
     assert model.classifier[6] is head and head.out_features == 3
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 3)

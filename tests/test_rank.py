@@ -1,5 +1,6 @@
 """`basesel rank`: a known ordering on embedded data, output formats, and clear errors for bad input."""
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -7,12 +8,12 @@ import pytest
 import torch
 import torchvision
 
+from basesel.compute.schedule import Schedule
+from basesel.compute.training import fit
 from basesel.data import synthetic
 from basesel.data.folders import index_dataset
 from basesel.data.images import image_dataset, normalise
 from basesel.models.paper import ArchSpec, build_model, checkpoint_dict
-from basesel.compute.schedule import Schedule
-from basesel.compute.training import fit
 from basesel.science.transfer.logme import logme
 from helpers import direct_logme
 
@@ -67,6 +68,10 @@ def test_trained_related_model_ranks_above_random_weights(setup):
     assert {"LEEP@probe", "NCE@probe", "SFDA@probe", "NLEEP@probe"} <= set(ranked.columns)
     assert (ranked.layer == "layer4.1").all() and (ranked.input_size == 64).all()  # archs.py's probed layer
     assert ranked.set_index("model").S3["trained"] > ranked.set_index("model").S3["random"]
+    def scaled(x):  # min-max to [-1, 1] over the two candidates, negated (smaller is better)
+        return -(2 * (x - x.min()) / (x.max() - x.min()) - 1)
+    assert ranked.C_56.to_numpy() == pytest.approx((0.426 * scaled(ranked.S5) + 0.574 * scaled(ranked.S6)).to_numpy(),
+                                                   abs=1e-5)
     doc = json.loads((tmp / "o1" / "rank.json").read_text())
     assert doc["ranked_by"] == "LogME@probe" and doc["probe_images"] == 40 and len(doc["candidates"]) == 2
     # agreement with the ranking used: +1 where a score orders the two candidates the same way, -1 reversed
@@ -78,7 +83,9 @@ def test_trained_related_model_ranks_above_random_weights(setup):
         assert tau == (np.sign(a - b) if a != b else "nan"), score
     assert "agreement with that ranking" in out.stdout and "LEEP@probe" in out.stdout
     assert (tmp / "o1" / "rank.svg").stat().st_size > 1000
-    assert "trained" in out.stdout.splitlines()[1]
+    assert re.search(r"^\s*1\s+trained\s", out.stdout, re.M)  # the ranking, best first
+    # each candidate's probed layer and the input it was fed
+    assert "trained: resnet18, probed layer layer4.1; input 64 px, square bilinear resize, ImageNet mean/std" in out.stdout
     assert "40/40 images" in out.stderr  # the progress bar
 
 
@@ -118,17 +125,22 @@ def test_torchvision_weights_and_train_subfolder(setup, tmp_path):
                        "--probe-per-class", 5, "--out", tmp_path / "o")
     assert out.returncode == 0, out.stderr
     ranked = pd.read_csv(tmp_path / "o" / "rank.tsv", sep="\t").set_index("model")
-    assert ranked.loc["mobilenet_v3_small:mnv3", "layer"] == "features.12"
-    assert ranked.loc["resnet18:r18", "layer"] == "layer4"  # a torchvision ResNet: its last block
-    def scaled(x):  # min-max to [-1, 1] over the two candidates, negated (smaller is better)
-        return -(2 * (x - x.min()) / (x.max() - x.min()) - 1)
-    assert ranked.C_56.to_numpy() == pytest.approx(0.5 * scaled(ranked.S5) + 0.5 * scaled(ranked.S6))
+    assert ranked.loc["mnv3", "layer"] == "features.12"
+    assert ranked.loc["r18", "layer"] == "layer4"  # a torchvision ResNet: its last block
+    # MobileNetV3's last block ends in a hardswish: no exact zeros here, so S5, S6 and C_56 do not
+    # apply to it, and the default ranking (C_56 first) rests on the next default score instead
+    mnv3 = ranked.loc["mnv3"]
+    assert (mnv3.S5, mnv3.S6, mnv3.C_56) == ("not applicable",) * 3
+    assert "S5, S6: no element of the probed layer is exactly 0" in mnv3.not_applicable
+    assert float(ranked.loc["r18", "S5"]) > 0 and float(ranked.loc["r18", "C_56"]) == 0  # one candidate: no range
+    doc = json.loads((tmp_path / "o" / "rank.json").read_text())
+    assert doc["ranked_by"] == "LogME@probe" and "C_56 does not apply to every candidate" in doc["why"]
     assert "C_56(0.574)" in ranked.columns and "C_56(LOGO)" not in ranked.columns
 
 
 @pytest.mark.parametrize("make,message", [
-    (lambda d, t: ["--model", f"resnet999={d / 'x.pth'}"], "unknown torchvision architecture 'resnet999'"),
-    (lambda d, t: ["--model", f"resnet34={d / 'r18.pth'}"], "weights do not match resnet34"),
+    (lambda d, t: ["--model", f"resnet999={d / 'r18.pth'}"], "unknown torchvision architecture 'resnet999'"),
+    (lambda d, t: ["--model", f"resnet34={d / 'r18.pth'}"], "weights do not fit torchvision:resnet34: missing layer1.2.conv1.weight"),
     (lambda d, t: ["--model", f"resnet18={d / 'pickled.pth'}"], "weights_only=True"),
     (lambda d, t: ["--model", str(d / "missing.pt")], "no such file"),
     (lambda d, t: ["--model", str(d / "r18.pth")], "not a basesel checkpoint"),

@@ -10,7 +10,13 @@ import pytest
 from sklearn.metrics import calinski_harabasz_score
 
 from basesel import BaseselError
-from basesel.science.featuremap_scores import ScoreAccumulator, channel_correlation, paper_scores, scores_from_h5, steepness
+from basesel.science.featuremap_scores import (
+    ScoreAccumulator,
+    channel_correlation,
+    paper_scores,
+    scores_from_h5,
+    steepness,
+)
 
 # Four images, C=2 channels, H=1, W=2, two classes. Flattened f = [c0w0, c0w1, c1w0, c1w1].
 F = np.array([

@@ -223,8 +223,6 @@ def test_socket_and_folder_are_private_under_a_group_umask(scripts, tmp_path):
 def request(path, script, workdir, out):
     """A raw request, as a job would send it, naming `script`; the server's first answer (None
     when it closed the connection without one)."""
-    from basesel.machinery import warm
-
     env = {"TEST_JOB": json.dumps({"log": str(workdir / "job.log"), "out": str(out),
                                    "params": {"fail": False, "sleep": 0.0}})}
     header = json.dumps({"script": str(script), "cwd": str(workdir), "env": env}).encode()

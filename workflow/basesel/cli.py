@@ -45,8 +45,8 @@ def cmd_scores(args) -> int:
 
 def cmd_analyze(args) -> int:
     """The workflow's analysis of any score table."""
-    from .science.analysis import EXACT, analyze
     from .io import read_tsv, write_tables
+    from .science.analysis import EXACT, analyze
 
     try:
         table = read_tsv(args.table)
@@ -92,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("rank", help="rank candidate models for an image folder without fine-tuning")
     r.add_argument("--data", required=True, help="ImageFolder root (class folders), or a folder with train/ inside")
     r.add_argument("--model", action="append", required=True, metavar="SPEC",
-                   help="a basesel checkpoint (model.pt), or ARCH=WEIGHTS with a torchvision architecture and a state dict; repeat")
+                   help="a candidate; repeat. timm:NAME=WEIGHTS or torchvision:NAME=WEIGHTS (a .safetensors file or a "
+                        "state dict; NAME=WEIGHTS is torchvision's), a snapshot folder (timm's / the Hub's layout: "
+                        "config.json and model.safetensors), a zoo file (.yaml: a list of zoo entries, as the "
+                        "config's zoo:), or a basesel checkpoint (model.pt). Nothing is downloaded")
     r.add_argument("--scores", nargs="+", default=None,
                    help="scores to report first; the first ranks. Default: with --analysis, that run's leaderboard "
                         "winner; else C_56 LogME@probe S1..S6. NAME@probe: a baseline on the probe set; NAME: on "
@@ -101,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--analysis", help="a workflow run's results/analysis/summary.json: its C_56 alpha, and its "
                                       "leaderboard winner to rank by")
     r.add_argument("--probe-per-class", type=int, default=10)
-    r.add_argument("--input-size", type=int, help="input pixels (default: the checkpoint's, or 224 for torchvision weights)")
+    r.add_argument("--input-size", type=int, help="input pixels of candidates whose weights carry no data config "
+                                                    "(torchvision weights; default 224); a timm model's, a snapshot's "
+                                                    "or a checkpoint's own size is used")
     r.add_argument("--margin", type=float, default=1.0, help="S6 margin")
     r.add_argument("--batch-size", type=int, default=64)
     r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")

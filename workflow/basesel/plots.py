@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
-from .science.featuremap_scores import C56, DIRECTION, METRICS  # noqa: E402
+from .science.featuremap_scores import C56, DIRECTION, METRICS, as_numbers  # noqa: E402
 
 METRIC_COLOURS = dict(zip(METRICS, plt.get_cmap("tab10").colors))
 ARCH_STYLES = {"alexnet": "-", "vgg16": ":", "resnet18": "--"}
@@ -59,8 +59,10 @@ def pretraining_curves(logs: dict[str, pd.DataFrame], arch: str):
 
 
 def scores_vs_accuracy(table: pd.DataFrame, arch: str):
-    """One panel per metric: each target's base models, metric against fine-tuned accuracy."""
-    df = table[table.arch == arch]
+    """One panel per metric: each target's base models, metric against fine-tuned accuracy (a model
+    a metric does not apply to has no point in its panel)."""
+    df = table[table.arch == arch].copy()
+    df[list(METRICS)] = as_numbers(df[list(METRICS)])
     fig, axes = plt.subplots(1, len(METRICS), figsize=(3.1 * len(METRICS), 3))
     for ax, m in zip(axes, METRICS):
         for t, rows in df.groupby("target"):

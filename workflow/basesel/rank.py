@@ -21,7 +21,8 @@ from .compute.passes import read_pass
 from .data.folders import index_dataset
 from .data.subsets import probe_rows
 from .models.tap import Probed
-from .science.featuremap_scores import C56, DIRECTION, METRICS, ScoreAccumulator
+from .science.featuremap_scores import (C56, DIRECTION, METRICS, NOT_APPLICABLE, ScoreAccumulator, as_numbers,
+                                        describe_reasons)
 from .science.stats import kendall_rows
 from .science.transfer import PROBE_SUFFIX, SCORES, compute
 
@@ -63,41 +64,51 @@ def _pass(cand: Probed, rows: pd.DataFrame, *, device, batch_size: int, label: s
         if featuremaps is not None:
             featuremaps(cap.featuremap.cpu().numpy(), labels[sl])
         pens.append(cap.penultimate.float().cpu().numpy())
-        probs.append(torch.softmax(cap.logits.float(), dim=1).cpu().numpy())
-    return np.concatenate(pens), np.concatenate(probs), labels
+        if cap.logits is not None:  # a headless model has no source softmax
+            probs.append(torch.softmax(cap.logits.float(), dim=1).cpu().numpy())
+    return np.concatenate(pens), (np.concatenate(probs) if probs else None), labels
 
 
 def score_candidate(cand: Probed, probe: pd.DataFrame, *, device, batch_size: int, margin: float,
                     train: pd.DataFrame | None = None, baselines=tuple(SCORES)) -> dict:
     """One candidate's scores: S1..S6 and every baseline on the probe rows (NAME@probe), one forward
-    pass; with `train` (all training rows), the baselines on them too (NAME), a second pass."""
+    pass; with `train` (all training rows), the baselines on them too (NAME), a second pass. A score
+    that does not apply is NOT_APPLICABLE, its reason under "not_applicable"."""
     acc = ScoreAccumulator(margin)
     pen, probs, labels = _pass(cand, probe, device=device, batch_size=batch_size, label="probe", featuremaps=acc.update)
     scores = acc.result()
-    scores.update(_baselines(cand, baselines, pen, labels, probs, PROBE_SUFFIX))
+    reasons = scores.pop("not_applicable", {})
+    scores.update(_baselines(baselines, pen, labels, probs, PROBE_SUFFIX, reasons))
     if train is not None:
         pen, probs, labels = _pass(cand, train, device=device, batch_size=batch_size, label="train")
-        scores.update(_baselines(cand, baselines, pen, labels, probs, ""))
-    return scores
+        scores.update(_baselines(baselines, pen, labels, probs, "", reasons))
+    return {**scores, "not_applicable": reasons}
 
 
-def _baselines(cand, names, pen, labels, probs, suffix) -> dict:
-    """The baselines of one pass; one that the features make undefined is NaN, with a warning naming it."""
+def _baselines(names, pen, labels, probs, suffix, reasons: dict) -> dict:
+    """The baselines of one pass; one the model or its features leave undefined is NOT_APPLICABLE,
+    its reason added to `reasons`."""
+    from .science.transfer import NO_HEAD
+
     out = {}
     for name in names:
+        key = f"{name}{suffix}"
+        if SCORES[name][1] and probs is None:
+            out[key], reasons[key] = NOT_APPLICABLE, NO_HEAD
+            continue
         try:
-            out[f"{name}{suffix}"] = compute([name], pen, labels, probs)[name]
+            out[key] = compute([name], pen, labels, probs)[name]
         except BaseselError as exc:
-            print(f"basesel: warning: {cand.name}: {name}{suffix} is undefined here ({exc})", file=sys.stderr)
-            out[f"{name}{suffix}"] = float("nan")
+            out[key], reasons[key] = NOT_APPLICABLE, str(exc)
     return out
 
 
 def c56(table: pd.DataFrame, alpha: float) -> pd.Series:
-    """(1 - alpha) S5' + alpha S6', each min-max scaled to [-1, 1] over the candidates and negated."""
+    """(1 - alpha) S5' + alpha S6', each min-max scaled to [-1, 1] over the candidates and negated;
+    NaN for a candidate S5 or S6 does not apply to."""
     from .science.analysis import minmax_signed
 
-    norm = minmax_signed(table, ("S5", "S6"))
+    norm = minmax_signed(as_numbers(table[["S5", "S6"]]), ("S5", "S6"))
     return (1 - alpha) * norm["S5"] + alpha * norm["S6"]
 
 
@@ -125,7 +136,8 @@ def smaller_is_better(score: str) -> bool:
 def rank(table: pd.DataFrame, by: str) -> pd.DataFrame:
     """The table sorted best first by `by`, with a `rank` column (ties keep the input order)."""
     ascending = smaller_is_better(by)
-    out = table.sort_values(by, ascending=ascending, kind="stable").reset_index(drop=True)
+    key = as_numbers(table[[by]])[by]
+    out = table.iloc[np.argsort(key.to_numpy() if ascending else -key.to_numpy(), kind="stable")].reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out
 
@@ -149,14 +161,19 @@ def read_analysis(path) -> tuple[float, str]:
 
 def agreement(table: pd.DataFrame, by: str, scores) -> dict[str, float]:
     """Kendall's tau-b between the ranking by `by` and the ranking by each other score (each
-    oriented so that larger is better): 1 where they agree on every pair of candidates."""
-    ref = DIRECTION.get(by, 1) * table[by].to_numpy(np.float64)
+    oriented so that larger is better): 1 where they agree on every pair of candidates. A score that
+    does not apply to every candidate has none (it is left out), nor one that is the same for every
+    candidate (tau is undefined), and there is none with one candidate."""
+    values = as_numbers(table[[by, *[s for s in scores if s != by]]])
+    ref = DIRECTION.get(by, 1) * values[by].to_numpy(np.float64)
     out = {}
     for s in scores:
-        if s == by:
+        if s == by or len(table) < 2 or values[s].isna().any():
             continue
-        other = DIRECTION.get(s, 1) * table[s].to_numpy(np.float64)
-        out[s] = float(kendall_rows(ref[None, :], other[None, :])[0])
+        other = DIRECTION.get(s, 1) * values[s].to_numpy(np.float64)
+        tau = float(kendall_rows(ref[None, :], other[None, :])[0])
+        if np.isfinite(tau):
+            out[s] = tau
     return out
 
 
@@ -164,9 +181,70 @@ def run_rank(args) -> int:
     """`basesel rank` (cli.py parses its arguments): rank the candidates, write rank.tsv, rank.json
     and rank.svg to args.out, print the ranking and how each other score agrees with it."""
     from .compute.training import pick_device
-    from .io import json_safe, write_json, write_tsv
-    from .models.zoo import load_candidate
-    from .plots import rank_figure, save
+    from .models.zoo import load_candidates
+    from .science.analysis import PAPER_C56
+
+    alpha, winner, requested = _requested(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    # Check every input before any model runs: the folder, then every candidate.
+    rows = train_rows(args.data, args.probe_per_class)
+    probe = probe_set(rows, args.probe_per_class, args.seed)
+    candidates = [c for spec in args.model for c in load_candidates(spec, args.input_size)]
+    names = [c.name for c in candidates]
+    if len(set(names)) < len(names):
+        for i, c in enumerate(candidates):
+            c.name = f"{i + 1}:{c.name}"
+    full = any(s in SCORES for s in requested)  # a baseline on every training image: a second pass
+    print(f"probe set: {len(probe)} images, {probe.label.nunique()} classes from {args.data}"
+          + (f"; all {len(rows)} training images for {', '.join(s for s in requested if s in SCORES)}" if full else "")
+          + f"; device {device}", file=sys.stderr)
+    records = []
+    for c in candidates:
+        scores = score_candidate(c, probe, device=device, batch_size=args.batch_size, margin=args.margin,
+                                 train=rows if full else None)
+        reasons = scores.pop("not_applicable")
+        records.append({"model": c.name, "arch": c.attrs.get("arch", ""), "layer": c.layer,
+                        "input_size": c.preprocess.input_size, "input": c.preprocess.describe(), **scores,
+                        "_reasons": reasons})
+    table = pd.DataFrame(records)
+    # C_56 at the alpha in use; beside it, at the paper's alpha when that is another one
+    for column, a in (("C_56", alpha), *([(C56[0], PAPER_C56["alpha"])] if alpha != PAPER_C56["alpha"] else [])):
+        values = c56(table, a)
+        table[column] = [NOT_APPLICABLE if np.isnan(v) else v for v in values]
+        for reasons, v in zip(table._reasons, values):
+            if np.isnan(v):
+                reasons[column] = "built from S5 and S6, which do not apply"
+    table["not_applicable"] = [describe_reasons(r) for r in table.pop("_reasons")]
+    by, why = _ranked_by(args, table, requested, winner)
+    _write_and_print(args, table, requested, by, why, alpha, len(probe))
+    return 0
+
+
+def _ranked_by(args, table: pd.DataFrame, requested: list, winner) -> tuple[str, str]:
+    """The score the ranking rests on, and why: the first of --scores (which must apply to every
+    candidate), else the first of the defaults (or of the run's leaderboard) that applies to all."""
+    applies = {s: not table[s].isin([NOT_APPLICABLE]).any() for s in requested}
+    if args.scores:
+        if not applies[requested[0]]:
+            left = table.model[table[requested[0]].isin([NOT_APPLICABLE])].tolist()
+            raise BaseselError(f"{requested[0]} does not apply to {', '.join(left)} (rank.tsv's not_applicable says "
+                               f"why); put a score that applies to every candidate first in --scores")
+        return requested[0], "the first of --scores"
+    first = next((s for s in requested if applies[s]), None)
+    if first is None:
+        raise BaseselError(f"none of {', '.join(requested)} applies to every candidate; choose scores with --scores")
+    source = f"the leaderboard winner of {args.analysis}" if winner else "the paper's proposal"
+    if first == requested[0]:
+        return first, source
+    skipped = ", ".join(s for s in requested[:requested.index(first)])
+    return first, f"{source} first, but {skipped} does not apply to every candidate"
+
+
+def _requested(args) -> tuple[float, str | None, list[str]]:
+    """(C_56's alpha, the --analysis run's leaderboard winner or None, the scores to show, the first
+    ranking), every name checked before any model is loaded."""
     from .science.analysis import PAPER_C56
 
     if args.alpha is not None and args.analysis is not None:
@@ -179,49 +257,44 @@ def run_rank(args) -> int:
     unknown = [s for s in requested if s not in RANKABLE]
     if unknown:
         raise BaseselError(f"unknown score(s) {', '.join(unknown)}; choose from {', '.join(RANKABLE)}")
-    requested = list(dict.fromkeys(c56_column(s, alpha, fitted=args.analysis is not None) for s in requested))
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    # Check every input before any model runs: the folder, then every candidate.
-    rows = train_rows(args.data, args.probe_per_class)
-    probe = probe_set(rows, args.probe_per_class, args.seed)
-    candidates = [load_candidate(spec, args.input_size) for spec in args.model]
-    names = [c.name for c in candidates]
-    if len(set(names)) < len(names):
-        for i, c in enumerate(candidates):
-            c.name = f"{i + 1}:{c.name}"
-    full = any(s in SCORES for s in requested)  # a baseline on every training image: a second pass
-    print(f"probe set: {len(probe)} images, {probe.label.nunique()} classes from {args.data}"
-          + (f"; all {len(rows)} training images for {', '.join(s for s in requested if s in SCORES)}" if full else "")
-          + f"; device {device}", file=sys.stderr)
-    table = pd.DataFrame([{"model": c.name, "layer": c.layer, "input_size": c.preprocess.input_size,
-                           **score_candidate(c, probe, device=device, batch_size=args.batch_size, margin=args.margin,
-                                             train=rows if full else None)} for c in candidates])
-    # C_56 at the alpha in use; beside it, at the paper's alpha when that is another one
-    table["C_56"] = c56(table, alpha)
-    if alpha != PAPER_C56["alpha"]:
-        table[C56[0]] = c56(table, PAPER_C56["alpha"])
-    by = requested[0]
-    shown = [*requested, *[s for s in table.columns if s in RANKABLE and s not in requested]]
-    ranked = rank(table, by)[["rank", "model", *shown, "layer", "input_size"]]
+    return alpha, winner, list(dict.fromkeys(c56_column(s, alpha, fitted=args.analysis is not None)
+                                             for s in requested))
+
+
+def _write_and_print(args, table: pd.DataFrame, requested: list, by: str, why: str, alpha: float,
+                     probe_images: int) -> None:
+    from .io import json_safe, write_json, write_tsv
+    from .plots import rank_figure, save
+
+    shown = [*dict.fromkeys([by, *requested]), *[s for s in table.columns if s in RANKABLE and s not in requested
+                                                 and s != by]]
+    ranked = rank(table, by)[["rank", "model", *shown, "arch", "layer", "input_size", "input", "not_applicable"]]
     agree = agreement(ranked, by, shown)
     out = Path(args.out)
     write_tsv(ranked, out / "rank.tsv", float_format="%.6g")
-    why = (f"the leaderboard winner of {args.analysis}" if winner and not args.scores else
-           "the first of --scores" if args.scores else "the paper's proposal")
-    write_json({"ranked_by": by, "why": why, "alpha": alpha, "data": str(args.data), "probe_images": len(probe),
-                "agreement_kendall_tau": json_safe(agree),
+    write_json({"ranked_by": by, "why": why, "alpha": alpha, "data": str(args.data), "probe_images": probe_images,
+                "agreement_kendall_tau": json_safe(agree) if len(ranked) > 1 else None,
                 "candidates": [json_safe(row) for row in ranked.to_dict(orient="records")]}, out / "rank.json")
-    save(rank_figure(ranked, by), out / "rank.svg")
+    save(rank_figure(ranked.assign(**{by: as_numbers(ranked[[by]])[by]}), by), out / "rank.svg")
+    for row in ranked.itertuples():
+        print(f"{row.model}: {row.arch or 'basesel checkpoint'}, probed layer {row.layer}; input {row.input}"
+              + (f"; not applicable: {row.not_applicable}" if row.not_applicable else ""))
+    view = ranked[["rank", "model", *dict.fromkeys([by, *requested])]]
     with pd.option_context("display.width", 250, "display.max_columns", 12, "display.float_format", "{:.4g}".format):
-        print(ranked[["rank", "model", *requested]].to_string(index=False))
+        print(view.to_string(index=False))
     print(f"ranked by {by}, {why}")
     source = (f"the best alpha of {args.analysis}" if args.analysis else "--alpha" if args.alpha is not None
               else "the paper's alpha")
     print(f"C_56 = (1 - alpha) S5' + alpha S6' at alpha {alpha:g} ({source})"
           + (f"; {C56[0]} at the paper's alpha" if C56[0] in table.columns else ""))
-    print(f"agreement with that ranking (Kendall tau over the {len(ranked)} candidates; 1 = same order, "
-          f"-1 = reversed): " + ", ".join(f"{s} {t:+.2f}" for s, t in agree.items()))
+    if len(ranked) < 2:
+        print("agreement with that ranking: none with one candidate (a ranking of one orders nothing)")
+    else:
+        values = as_numbers(ranked[shown])
+        left_out = [s for s in shown if s != by and s not in agree and values[s].isna().any()]
+        constant = [s for s in shown if s != by and s not in agree and s not in left_out]
+        print(f"agreement with that ranking (Kendall tau over the {len(ranked)} candidates; 1 = same order, "
+              f"-1 = reversed): " + ", ".join(f"{s} {t:+.2f}" for s, t in agree.items())
+              + (f"; none for {', '.join(left_out)} (not applicable to every candidate)" if left_out else "")
+              + (f"; none for {', '.join(constant)} (the same for every candidate)" if constant else ""))
     print(f"all {len(shown)} scores in {out}/rank.tsv; also rank.json, rank.svg")
-    return 0

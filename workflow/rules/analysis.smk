@@ -1,14 +1,11 @@
 # Analysis: one table of scores and accuracies (and one of what each cost), then correlations, the
 # alpha sweep, C_56 and the leaderboard of the paper's scores beside the later literature's.
 
-PAIRS = dict(arch=ARCHS, subset=SUBSETS, target=TARGETS)
-
-
 rule table:
     input:
-        scores=expand("results/scores/{arch}/{subset}/{target}.json", **PAIRS),
-        baselines=expand("results/baselines/{arch}/{subset}/{target}.json", **PAIRS),
-        finetune=expand("results/finetune/{arch}/{subset}/{target}.json", **PAIRS),
+        scores=pair_files("results/scores/{arch}/{subset}/{target}.json"),
+        baselines=pair_files("results/baselines/{arch}/{subset}/{target}.json"),
+        finetune=pair_files("results/finetune/{arch}/{subset}/{target}.json"),
     output:
         table=report(
             "results/analysis/table.tsv",
@@ -24,9 +21,7 @@ rule table:
         ),
     params:
         code=code("table.py"),
-        archs=ARCHS,
-        subsets=SUBSETS,
-        targets=TARGETS,
+        pairs=[[a, s, t] for a, s in BASE_MODELS for t in TARGETS],
     log:
         "logs/analysis/table.log",
     conda:

@@ -1,5 +1,6 @@
 # Config validation (before any job runs), the plan derived from it, wildcard constraints and the
 # input functions. Nothing here imports torch: a dry run and every cluster job parse this file.
+import re
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ LIB = Path(workflow.basedir) / "workflow"
 sys.path.insert(0, str(LIB))
 from basesel.machinery.codedeps import digest  # noqa: E402
 from basesel.machinery.glue import export_library  # noqa: E402
-from basesel.machinery.plan import ConfigError, check_config, merge_nulls  # noqa: E402
+from basesel.machinery.plan import ZOO_GROUP, ConfigError, check_config, merge_nulls  # noqa: E402
 
 # An overlay (--configfile) merges into config.yaml key by key; `embedded: null` is how it swaps
 # the embedded source for a folder (configs/paper.yaml does). Drop such nulls before validation.
@@ -24,6 +25,12 @@ except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
 ARCHS, TARGETS, SUBSETS = list(PLAN.archs), list(PLAN.targets), PLAN.subsets
+ZOO = list(PLAN.zoo)
+# Every base model as its (arch, subset) wildcards: the pretrained ones, then the zoo's (arch "zoo",
+# subset its name), and the analysis groups they fall in.
+BASE_MODELS, GROUPS = PLAN.base_models, PLAN.groups
+DEMO_FILES = [n for n, d in PLAN.demo.items() if d["format"] != "snapshot"]
+DEMO_SNAPSHOTS = [n for n, d in PLAN.demo.items() if d["format"] == "snapshot"]
 # config["compute"] (device, threads, batch sizes, preload budget, warm start) and
 # config["data"]["verify"] do not change what results mean: scripts read them from snakemake.config,
 # never from params, so changing them reruns nothing.
@@ -36,11 +43,17 @@ export_library(LIB)
 FINAL = []
 
 
+def one_of(names):
+    """A wildcard constraint: exactly one of `names` (none: a pattern nothing matches)."""
+    return "|".join(re.escape(n) for n in names) or "(?!x)x"
+
+
 wildcard_constraints:
-    arch="|".join(ARCHS),
-    subset="|".join(SUBSETS),
-    target="|".join(TARGETS),
-    dataset="|".join(["source", *TARGETS]),
+    arch=one_of(GROUPS),
+    subset=one_of([*SUBSETS, *ZOO]),
+    target=one_of(TARGETS),
+    dataset=one_of(["source", *TARGETS]),
+    model=one_of(ZOO),
 
 
 def code(script):
@@ -78,3 +91,32 @@ def pretrain_schedule(wildcards):
 
 def whole_pool_schedule(wildcards):
     return PLAN.whole_pool_schedules[wildcards.arch]
+
+
+def base_model(wildcards):
+    """The file a base model is read from: its pretraining's checkpoint, or a zoo model's card."""
+    if wildcards.arch == ZOO_GROUP:
+        return f"results/zoo/{wildcards.subset}.json"
+    return f"results/pretrain/{wildcards.arch}/{wildcards.subset}/model.pt"
+
+
+def pair_files(pattern):
+    """`pattern` ({arch}, {subset}, {target}) for every (base model, target) pair, in the table's order."""
+    return [pattern.format(arch=a, subset=s, target=t) for a, s in BASE_MODELS for t in TARGETS]
+
+
+def zoo_source(wildcards):
+    """What a zoo model is read from: its weights file, or its snapshot folder."""
+    return PLAN.zoo[wildcards.model].source
+
+
+def zoo_entry(wildcards):
+    return PLAN.zoo[wildcards.model].as_params()
+
+
+def demo_spec(wildcards):
+    return PLAN.demo[wildcards.demo]
+
+
+# The demo's models are trained at the embedded source pool's image size.
+DEMO_INPUT_SIZE = PLAN.embedded["source"]["image_size"] if "source" in PLAN.embedded else 224

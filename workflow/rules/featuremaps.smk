@@ -1,4 +1,5 @@
-# Forward passes of every base model over every target, one (base model, target) pair per file:
+# Forward passes of every base model (pretrained here, or from the zoo: common.base_model) over
+# every target, one (base model, target) pair per file:
 # the features file (penultimate features and source softmax of the target's train and test
 # images: depends on the model and the images) apart from the featuremap file (the probed layer on
 # the probe images: depends on the probe set too), so that a new probe set reruns the cheap pass only.
@@ -6,7 +7,7 @@
 
 rule features:
     input:
-        model="results/pretrain/{arch}/{subset}/model.pt",
+        model=base_model,
         index="results/data/index/{target}.tsv",
     output:
         "results/features/{arch}/{subset}/{target}.h5",
@@ -29,7 +30,7 @@ rule features:
 
 rule featuremaps:
     input:
-        model="results/pretrain/{arch}/{subset}/model.pt",
+        model=base_model,
         probe="results/probes/{target}.tsv",
     output:
         "results/featuremaps/{arch}/{subset}/{target}.h5",

@@ -32,7 +32,7 @@ else:
 
     rule finetune_full:
         input:
-            model="results/pretrain/{arch}/{subset}/model.pt",
+            model=base_model,
             index="results/data/index/{target}.tsv",
         output:
             result="results/finetune/{arch}/{subset}/{target}.json",

@@ -1,9 +1,11 @@
 # Figures for the report: the paper's Figures 2 and 3, and views of every stage.
+# The datasets shown: the source pool where base models are pretrained on it, and every target.
+DATASETS = [*(["source"] if ARCHS else []), *TARGETS]
 
 
 rule plot_data:
     input:
-        indexes=expand("results/data/index/{dataset}.tsv", dataset=["source", *TARGETS]),
+        indexes=expand("results/data/index/{dataset}.tsv", dataset=DATASETS),
         subsets=expand("results/subsets/{subset}.tsv", subset=SUBSETS),
     output:
         montage=report(
@@ -20,7 +22,7 @@ rule plot_data:
         ),
     params:
         code=code("plot_data.py"),
-        datasets=["source", *TARGETS],
+        datasets=DATASETS,
         subsets=SUBSETS,
         seed=config["seed"],
     log:
@@ -112,5 +114,5 @@ for rule_name, figure in TABLE_FIGURES.items():
 
 
 FINAL += [*rules.plot_data.output, *expand(rules.plot_pretraining.output[0], arch=ARCHS),
-          *expand(rules.plot_scores.output[0], arch=ARCHS), *rules.plot_finetune.output, *rules.plot_figure2.output,
+          *expand(rules.plot_scores.output[0], arch=GROUPS), *rules.plot_finetune.output, *rules.plot_figure2.output,
           *rules.plot_figure3.output, *rules.plot_leaderboard.output, *rules.plot_cost.output]

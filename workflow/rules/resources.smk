@@ -1,6 +1,7 @@
 # Cluster resources (runtime in minutes, memory in MB), scaled by the config and by the files already
 # made (workflow/basesel/machinery/resources.py). A function of `input` is evaluated when its job is about to
 # be submitted, so it reads the row count of an index or subset written earlier in the run.
+import json
 import os
 
 from basesel.machinery import resources as cost_model  # noqa: E402  (not `resources`: a rule keyword)
@@ -17,38 +18,53 @@ def _rows(path, dataset):
     return cost_model.tsv_rows(path, PLAN.planned_images(dataset))
 
 
-def _training(arch, images, epochs, attempt):
-    return cost_model.training_minutes(PLAN.archs[arch], train_images=images, eval_images=0, epochs=epochs, gpu=GPU > 0,
-                               threads=THREADS, decoded=cost_model.fits_preload(images, PLAN.archs[arch]["input_size"], PRELOAD_MB),
-                               attempt=attempt)
+def _model(wildcards):
+    """What the cost model knows of a base model: a pretrained architecture's config, or a zoo
+    model's (its GFLOPs at 224 px, its input size: its card's once checked, else its entry's)."""
+    if wildcards.arch != ZOO_GROUP:
+        return PLAN.archs[wildcards.arch]
+    entry = PLAN.zoo[wildcards.subset]
+    size = entry.preprocess.get("input_size", 224)
+    try:  # the card a checked zoo model has (a plan of a run marked complete has empty ones)
+        size = json.loads(Path(f"results/zoo/{wildcards.subset}.json").read_text())["preprocess"]["input_size"]
+    except (OSError, ValueError, KeyError):
+        pass
+    return {"name": entry.arch or ZOO_GROUP, "width": 1.0, "input_size": size, "gflops_224": entry.gflops}
 
 
-def _inference(arch, images, attempt):
-    return cost_model.inference_minutes(PLAN.archs[arch], images=images, gpu=GPU > 0, threads=THREADS, decoded=False,
-                                attempt=attempt)
+def _training(wildcards, images, epochs, attempt):
+    model = _model(wildcards)
+    return cost_model.training_minutes(model, train_images=images, eval_images=0, epochs=epochs, gpu=GPU > 0,
+                                       threads=THREADS, attempt=attempt,
+                                       decoded=cost_model.fits_preload(images, model["input_size"], PRELOAD_MB))
+
+
+def _inference(wildcards, images, attempt):
+    return cost_model.inference_minutes(_model(wildcards), images=images, gpu=GPU > 0, threads=THREADS, decoded=False,
+                                        attempt=attempt)
 
 
 def pretrain_runtime(wildcards, input, attempt):
-    return _training(wildcards.arch, _rows(input.subset, "source"), PLAN.pretrain_schedules[wildcards.arch]["epochs"], attempt)
+    return _training(wildcards, _rows(input.subset, "source"), PLAN.pretrain_schedules[wildcards.arch]["epochs"], attempt)
 
 
 def whole_runtime(wildcards, input, attempt):
-    return _training(wildcards.arch, _rows(input.index, "source"), PLAN.whole_pool_schedules[wildcards.arch]["epochs"], attempt)
+    return _training(wildcards, _rows(input.index, "source"), PLAN.whole_pool_schedules[wildcards.arch]["epochs"], attempt)
 
 
 def finetune_full_runtime(wildcards, input, attempt):
-    return _training(wildcards.arch, _rows(input.index, wildcards.target), PLAN.finetune_schedule["epochs"], attempt)
+    return _training(wildcards, _rows(input.index, wildcards.target), PLAN.finetune_schedule["epochs"], attempt)
 
 
 def target_pass_runtime(wildcards, input, attempt):
     # One forward pass over a target's images (features, layer features).
-    return _inference(wildcards.arch, _rows(input.index, wildcards.target), attempt)
+    return _inference(wildcards, _rows(input.index, wildcards.target), attempt)
 
 
 def probe_pass_runtime(wildcards, input, attempt):
     # One forward pass over the probe images (featuremaps, layer scores); a tenth of the target
     # before the probe table exists.
-    return _inference(wildcards.arch, cost_model.tsv_rows(input.probe, PLAN.planned_images(wildcards.target) // 10), attempt)
+    return _inference(wildcards, cost_model.tsv_rows(input.probe, PLAN.planned_images(wildcards.target) // 10), attempt)
 
 
 def _input_mb(input):
@@ -80,4 +96,4 @@ def curve_scores_runtime(wildcards, input, attempt):
     # The probe pass of every epoch's checkpoint (Figure 1): probe_per_class images per source class.
     classes = PLAN.embedded["source"]["classes"] if "source" in PLAN.embedded else PLAN.class_counts["source"]
     images = classes * config["curves"]["probe_per_class"] * PLAN.whole_pool_schedules[wildcards.arch]["epochs"]
-    return _inference(wildcards.arch, images, attempt)
+    return _inference(wildcards, images, attempt)

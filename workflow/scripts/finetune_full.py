@@ -7,14 +7,13 @@ def main(smk):
     from basesel.compute.schedule import Schedule
     from basesel.compute.training import clear_resume, job_compute
     from basesel.io import read_tsv, write_json
-    from basesel.models.paper import load_checkpoint
+    from basesel.models.zoo import open_base_model
 
     device, workers, budget = job_compute(smk.config["compute"], smk.threads)
-    model, spec, _ = load_checkpoint(smk.input.model)
+    model = open_base_model(smk.input.model)
     label = f"finetune {smk.wildcards.arch}/{smk.wildcards.subset} -> {smk.wildcards.target}"
-    result = finetune_full(model, spec.arch, read_tsv(smk.input.index), Schedule(**smk.params.schedule),
-                           input_size=spec.input_size, seed=smk.params.seed, resume_path=smk.params.resume,
-                           log_path=smk.output.epochs, device=device, label=label,
+    result = finetune_full(model, read_tsv(smk.input.index), Schedule(**smk.params.schedule), seed=smk.params.seed,
+                           resume_path=smk.params.resume, log_path=smk.output.epochs, device=device, label=label,
                            preload_max_mb=budget, workers=workers)
     write_json(result, smk.output.result)
     clear_resume(smk.params.resume)

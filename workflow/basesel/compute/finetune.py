@@ -18,7 +18,6 @@ from torch import nn
 
 from .. import BaseselError
 from ..data.images import image_dataset, normalise
-from ..models.paper import replace_head
 from .schedule import Schedule
 from .training import fit
 
@@ -76,17 +75,19 @@ def finetune_head(h5_path, schedule: Schedule, *, seed: int, resume_path, log_pa
     return {**result(log, "head", len(train[1]), len(test[1])), "seconds": seconds}
 
 
-def finetune_full(model, arch: str, target_index, schedule: Schedule, *, input_size: int, seed: int, resume_path,
-                  log_path, device, label: str, preload_max_mb: float, workers: int) -> dict:
-    """Replace the head and train the whole network on the target's images."""
+def finetune_full(probed, target_index, schedule: Schedule, *, seed: int, resume_path, log_path, device, label: str,
+                  preload_max_mb: float, workers: int) -> dict:
+    """Replace the head of a base model (models.tap.Probed) and train the whole network on the
+    target's images, fed as the model's own preprocessing says."""
     train = target_index[target_index.split == "train"]
     test = target_index[target_index.split == "test"]
     torch.manual_seed(seed)
-    replace_head(model, arch, int(train.label.max()) + 1)
+    probed.new_head(int(train.label.max()) + 1)
+    p = probed.preprocess
     start = time.perf_counter()
-    tr = image_dataset(train.path.tolist(), train.label.to_numpy(), input_size, preload_max_mb, workers)
-    te = image_dataset(test.path.tolist(), test.label.to_numpy(), input_size, preload_max_mb, workers)
-    log = fit(model, tr, te, schedule, seed=seed, resume_path=resume_path, log_path=log_path, device=device,
-              prepare=normalise, label=label, workers=workers, params={"mode": "full"})
+    tr = image_dataset(train.path.tolist(), train.label.to_numpy(), p, preload_max_mb, workers)
+    te = image_dataset(test.path.tolist(), test.label.to_numpy(), p, preload_max_mb, workers)
+    log = fit(probed.model, tr, te, schedule, seed=seed, resume_path=resume_path, log_path=log_path, device=device,
+              prepare=lambda x: normalise(x, p.mean, p.std), label=label, workers=workers, params={"mode": "full"})
     # the whole training, its passes over the images included (time before a resume is not counted)
     return {**result(log, "full", len(train), len(test)), "seconds": {"train": time.perf_counter() - start}}

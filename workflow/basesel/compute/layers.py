@@ -33,7 +33,7 @@ from ..data.preprocessing import Preprocess
 from ..data.subsets import target_rows
 from ..io import atomic_path
 from ..models import archs
-from ..models.paper import ArchSpec
+from ..models.paper import ArchSpec, probed
 from ..models.tap import Tap, relu
 from ..science.featuremap_scores import ScoreAccumulator
 from .finetune import fit_head, load_features, result
@@ -107,7 +107,7 @@ def extract_layer_features(model: nn.Module, spec: ArchSpec, target_index: pd.Da
             g = f.create_group(f"layer{layer.index:02d}")
             g.create_dataset("features", data=feats, chunks=chunk_shape(len(feats), feats.shape[1:]), **COMPRESSION)
             g.attrs.update(_meta(layer, shapes[layer.index]))
-        f.attrs.update(file_attrs(spec, dict.fromkeys(rows.loc[split == 0, "class"]),
+        f.attrs.update(file_attrs(probed(model, spec, "layers").attrs, dict.fromkeys(rows.loc[split == 0, "class"]),
                                   layers=[layer.index for layer in layers], **(attrs or {})))
 
 

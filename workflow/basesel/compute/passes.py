@@ -54,11 +54,10 @@ def create_rows(f, name: str, rows: int, row_shape) -> None:
     f.create_dataset(name, (rows, *row_shape), np.float32, chunks=chunk_shape(rows, row_shape), **COMPRESSION)
 
 
-def file_attrs(spec, classes, **extra) -> dict:
-    """The attributes every file of a forward pass carries: what model and which classes made it."""
-    return {"arch": spec.arch, "width": spec.width, "input_size": spec.input_size,
-            "num_source_classes": spec.num_classes, "target_classes": list(classes), "basesel_version": __version__,
-            **extra}
+def file_attrs(model_attrs: dict, classes, **extra) -> dict:
+    """The attributes every file of a forward pass carries: what model (its `attrs`: architecture,
+    input size, source classes, and a zoo model's preprocessing) and which classes made it."""
+    return {**model_attrs, "target_classes": list(classes), "basesel_version": __version__, **extra}
 
 
 @contextmanager
@@ -114,7 +113,7 @@ def pass_file(out_path):
         writer.join()
 
 
-def write_features_file(probed: Probed, spec, target_index: pd.DataFrame, out_path, *, batch_size: int, device,
+def write_features_file(probed: Probed, target_index: pd.DataFrame, out_path, *, batch_size: int, device,
                         attrs: dict | None = None, preload_max_mb: float = 2048, workers: int = 0,
                         dataset=None) -> None:
     """Write the features file of one model on one target (index rows with split train/test)."""
@@ -124,20 +123,22 @@ def write_features_file(probed: Probed, spec, target_index: pd.DataFrame, out_pa
         for sl, cap in read_pass(probed, rows, batch_size=batch_size, device=device, preload_max_mb=preload_max_mb,
                                  workers=workers, label="[features]", dataset=dataset):
             pen = cap.penultimate.float().cpu().numpy()
-            probs = torch.softmax(cap.logits.float(), dim=1).cpu().numpy()
             if "features" not in f:
                 create_rows(f, "features", len(rows), pen.shape[1:])
-                create_rows(f, "source_probs", len(rows), probs.shape[1:])
             writer.put("features", sl, pen)
-            writer.put("source_probs", sl, probs)
+            if cap.logits is not None:  # a model without a classifier head has no source softmax
+                probs = torch.softmax(cap.logits.float(), dim=1).cpu().numpy()
+                if "source_probs" not in f:
+                    create_rows(f, "source_probs", len(rows), probs.shape[1:])
+                writer.put("source_probs", sl, probs)
         writer.join()
         f["feature_labels"] = rows.label.to_numpy().astype(np.int64)
         f["feature_split"] = split
-        f.attrs.update(file_attrs(spec, dict.fromkeys(rows.loc[split == 0, "class"]),
+        f.attrs.update(file_attrs(probed.attrs, dict.fromkeys(rows.loc[split == 0, "class"]),
                                   seconds=time.perf_counter() - start, **(attrs or {})))
 
 
-def write_featuremap_file(probed: Probed, spec, probe: pd.DataFrame, out_path, *, batch_size: int, device,
+def write_featuremap_file(probed: Probed, probe: pd.DataFrame, out_path, *, batch_size: int, device,
                           attrs: dict | None = None, preload_max_mb: float = 2048, workers: int = 0,
                           dataset=None) -> None:
     """Write the featuremap file of one model on one target's probe set (data.subsets.probe_table rows)."""
@@ -152,7 +153,7 @@ def write_featuremap_file(probed: Probed, spec, probe: pd.DataFrame, out_path, *
         writer.join()
         f["labels"] = probe.label.to_numpy().astype(np.int64)
         f["probe_index"] = probe.train_position.to_numpy().astype(np.int64)
-        f.attrs.update(file_attrs(spec, dict.fromkeys(probe["class"]), layer=probed.layer,
+        f.attrs.update(file_attrs(probed.attrs, dict.fromkeys(probe["class"]), layer=probed.layer,
                                   seconds=time.perf_counter() - start, **(attrs or {})))
 
 

@@ -8,10 +8,16 @@ complete schedule), so that the rules hold wiring only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .. import BaseselError
 from ..compute.schedule import Schedule
 from ..models import archs
+from ..models.zoo_specs import ZooEntry, entries
+
+# The analysis group, and the `arch` wildcard, of the zoo's models: one group per target across
+# architectures, beside the paper's per-architecture groups.
+ZOO_GROUP = "zoo"
 
 
 class ConfigError(ValueError):
@@ -35,6 +41,18 @@ class Plan:
     layer_head_schedule: dict = field(default_factory=dict)  # the schedule of the layer selection's new FC layers
     curves: list = field(default_factory=list)  # architectures of the Figure 1 training curves
     layers: list = field(default_factory=list)  # architectures of the Appendix A.2 layer selection
+    zoo: dict = field(default_factory=dict)  # name -> models.zoo_specs.ZooEntry, the models users already have
+    demo: dict = field(default_factory=dict)  # name -> a zoo demo model to train here (demo_weights)
+
+    @property
+    def base_models(self) -> list[tuple[str, str]]:
+        """Every base model as its (arch, subset) wildcards: the pretrained ones, then the zoo's."""
+        return [(a, s) for a in self.archs for s in self.subsets] + [(ZOO_GROUP, n) for n in self.zoo]
+
+    @property
+    def groups(self) -> list[str]:
+        """The `arch` values of base models: the pretrained architectures, and the zoo's group."""
+        return [*self.archs, *([ZOO_GROUP] if self.zoo else [])]
 
     @property
     def whole_archs(self) -> list:
@@ -83,10 +101,16 @@ def check_config(config: dict) -> Plan:
     naming the first problem found.
     """
     plan = Plan(archs={}, targets={}, subsets=[], embedded={}, folders={})
-    n_source = _check_source(config["source"], plan)
     _check_targets(config["targets"], config["featuremaps"]["probe_per_class"], plan)
     _check_architectures(config["architectures"], plan)
-    plan.subsets = _check_subsets(config["subsets"], config["source"], n_source)
+    plan.demo = _check_demo(config.get("demo_weights", []))
+    plan.zoo = _check_zoo(config.get("zoo", []), plan.demo)
+    if not plan.archs and not plan.zoo:
+        raise ConfigError("architectures and zoo are both empty: no base model to rank")
+    if plan.archs or plan.demo:  # no source pool is read (no subset, no pretraining) for a zoo alone
+        n_source = _check_source(config["source"], plan)
+    if plan.archs:
+        plan.subsets = _check_subsets(config["subsets"], config["source"], n_source)
     plan.pretrain_schedules = {a: Schedule.from_config(plan.archs[a].get("pretrain")).as_dict() for a in plan.archs}
     plan.finetune_schedule = Schedule.from_config(config["finetune"].get("schedule")).as_dict()
     plan.curves, plan.layers = _experiment_archs(config, plan.archs)
@@ -150,6 +174,47 @@ def _check_targets(targets: list, probe: int, plan: Plan) -> None:
             plan.class_counts[name] = len(classes)
 
 
+def made_by_workflow(path: str) -> bool:
+    """A path under results/: made by a job of this workflow (the zoo demo's weights), so it may not
+    exist yet when the config is checked; its own checks wait for the job that reads it."""
+    parts = [p for p in str(path).split("/") if p not in ("", ".")]
+    return bool(parts) and parts[0] == "results"
+
+
+def _check_zoo(docs: list, demo: dict) -> dict[str, ZooEntry]:
+    try:
+        zoo = {e.name: e for e in entries(docs, "zoo", later=made_by_workflow)}
+    except BaseselError as exc:
+        raise ConfigError(str(exc)) from None
+    if zoo and len(zoo) < 3:
+        raise ConfigError(f"zoo: {len(zoo)} model(s); rank correlations across the zoo need at least 3")
+    made = {d["output"] for d in demo.values()}
+    for e in zoo.values():
+        if made_by_workflow(e.source) and str(Path(e.source)) not in made:
+            raise ConfigError(f"zoo[{e.name}]: {e.source} is under results/ but no demo_weights entry makes it "
+                              f"(they make {', '.join(sorted(made)) or 'nothing'})")
+    return zoo
+
+
+DEMO_FOLDER = "results/zoo-demo"
+DEMO_SUFFIX = {"snapshot": "", "safetensors": ".safetensors", "state_dict": ".pth"}
+
+
+def _check_demo(docs: list) -> dict:
+    """The zoo demo's models to train here, each with the path it writes (`output`)."""
+    out = {}
+    for d in docs:
+        name, kind = d["name"], d["arch"].split(":", 1)[0]
+        if name in out:
+            raise ConfigError(f"demo_weights: {name!r} is listed twice")
+        fmt = d.get("format", "snapshot" if kind == "timm" else "safetensors")
+        if fmt == "snapshot" and kind != "timm":
+            raise ConfigError(f"demo_weights[{name}]: a snapshot folder is timm's layout; give format: safetensors "
+                              f"or state_dict for {d['arch']}")
+        out[name] = _canonical({**d, "format": fmt, "output": f"{DEMO_FOLDER}/{name}{DEMO_SUFFIX[fmt]}"})
+    return out
+
+
 def _check_architectures(architectures: list, plan: Plan) -> None:
     for a in architectures:
         if a["name"] in plan.archs:
@@ -183,8 +248,11 @@ def _experiment_archs(config: dict, configured: dict) -> tuple[list, list]:
 
     curves.architectures defaults to every configured architecture; layers.architectures to
     resnet18, the paper's choice, where it is configured. Both must name configured architectures,
-    whose width and input size the whole-pool model takes.
+    whose width and input size the whole-pool model takes. With none configured (a zoo alone) both
+    sections are off: there is no model of the paper's to train on the whole pool.
     """
+    if not configured:
+        return [], []
     out = []
     for section, default in (("curves", list(configured)), ("layers", [a for a in configured if a == "resnet18"])):
         cfg = config.get(section, {})
@@ -199,7 +267,9 @@ def _experiment_archs(config: dict, configured: dict) -> tuple[list, list]:
     return out[0], out[1]
 
 
-def _canonical(settings: dict) -> dict:
-    """Settings in sorted key order: a rule parameter Snakemake compares with the last run's, so the
-    order a config file happens to write keys in must not rerun a job."""
-    return dict(sorted(settings.items()))
+def _canonical(settings):
+    """Settings in sorted key order, at every level: a rule parameter Snakemake compares with the
+    last run's, so the order a config file happens to write keys in must not rerun a job."""
+    if isinstance(settings, dict):
+        return {k: _canonical(settings[k]) for k in sorted(settings)}
+    return [_canonical(v) for v in settings] if isinstance(settings, list) else settings

@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..models import archs
+
 # Effective FLOP/s of a training/inference step. GPU: mixed precision on an A100/H100-class card
 # at well under peak (assumed, no GPU was measured); CPU: per thread, measured on this project's
 # 2-core CI machine (ResNet18 width 0.25 at 64 px trains ~1,000 images/s, i.e. ~2.8e10 FLOP/s).
@@ -47,12 +48,14 @@ def tsv_rows(path, missing: int) -> int:
 
 
 def seconds_per_image(arch: str, width: float, input_size: int, *, train: bool, gpu: bool, threads: int,
-                      decoded: bool, rates: dict | None = None) -> float:
+                      decoded: bool, rates: dict | None = None, gflops_224: float | None = None) -> float:
     """Seconds one image costs a job: max(compute, decode). `rates` (read_rates: measured on a GPU)
     replace the assumed device and decode rates where they have the architecture; a measured rate is
-    at full width and 224 px and scales with FLOPs to other widths and sizes."""
+    at full width and 224 px and scales with FLOPs to other widths and sizes. `gflops_224`: a zoo
+    model's cost at 224 px (the paper's architectures have theirs in the registry)."""
     rates = rates or {}
-    flops = archs.get(arch).gflops_224 * 1e9 * width ** 2 * (input_size / 224) ** 2 * (3 if train else 1)
+    gflops = gflops_224 if gflops_224 is not None else archs.get(arch).gflops_224
+    flops = gflops * 1e9 * width ** 2 * (input_size / 224) ** 2 * (3 if train else 1)
     measured = rates.get(("train" if train else "infer", arch)) if gpu else None
     if measured:
         compute = (width ** 2 * (input_size / 224) ** 2) / measured
@@ -95,8 +98,9 @@ def minutes(seconds: float, attempt: int = 1) -> int:
 
 def training_minutes(arch: dict, *, train_images: int, eval_images: int, epochs: int, gpu: bool, threads: int,
                      decoded: bool, attempt: int = 1, rates: dict | None = None) -> int:
-    """Runtime request of a training job (epochs of training, then evaluation)."""
-    kw = dict(gpu=gpu, threads=threads, decoded=decoded, rates=rates)
+    """Runtime request of a training job (epochs of training, then evaluation); `arch` has name,
+    width, input_size (and a zoo model's gflops_224)."""
+    kw = dict(gpu=gpu, threads=threads, decoded=decoded, rates=rates, gflops_224=arch.get("gflops_224"))
     step = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=True, **kw)
     infer = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=False, **kw)
     return minutes(epochs * (train_images * step + eval_images * infer), attempt)
@@ -106,7 +110,7 @@ def inference_minutes(arch: dict, *, images: int, gpu: bool, threads: int, decod
                       rates: dict | None = None) -> int:
     """Runtime request of a forward pass over `images`."""
     s = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=False, gpu=gpu, threads=threads,
-                          decoded=decoded, rates=rates)
+                          decoded=decoded, rates=rates, gflops_224=arch.get("gflops_224"))
     return minutes(images * s, attempt)
 
 

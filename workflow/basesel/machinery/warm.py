@@ -3,9 +3,9 @@
 Every Snakemake job is a new Python process, and importing torch and torchvision costs about 5 s
 here, more than most of the workflow's per-(base model, target) jobs compute. When Snakemake runs
 locally (`compute.warm_start: true`, the default), `onstart` starts this server; each job script
-(smk.run) hands it its script path, its snakemake object, its working directory, environment and
+(machinery.glue.run) hands it its script path, its snakemake object, its working directory, environment and
 standard streams, and exits with the status of the forked child, which runs the script exactly as
-the job would have (`runpy`, the same `smk.run`). Without a server (cluster jobs, dry runs,
+the job would have (`runpy`, the same `glue.run`). Without a server (cluster jobs, dry runs,
 `warm_start: false`, a platform without SO_PEERCRED, or any error reaching it), a script runs in
 its own process as usual.
 

@@ -2,7 +2,7 @@
 networks, without importing torch (the Snakefile reads it when it is parsed).
 
 For every architecture it fixes, in one place:
-- its conv layers in forward order (Appendix A.2 numbers them; `layers.py` hooks them);
+- its conv layers in forward order (Appendix A.2 numbers them; `compute/layers.py` taps them);
 - the probed layer, "the last conv layer" of the paper: the last of those conv layers, after its
   ReLU and before any pooling (AlexNet features.11, VGG16 features.29, ResNet18 the output of its
   last block, layer4.1, which is layer4's output);

@@ -140,15 +140,6 @@ def head(model: nn.Module, arch: str) -> nn.Linear:
     return module(model, archs.get(arch).head)
 
 
-def replace_head(model: nn.Module, arch: str, num_classes: int) -> nn.Linear:
-    """Put a new FC layer (torch's default init) with `num_classes` outputs in place of the head."""
-    old = head(model, arch)
-    new = nn.Linear(old.in_features, num_classes)
-    parent, _, name = archs.get(arch).head.rpartition(".")
-    setattr(module(model, parent) if parent else model, name, new)
-    return new
-
-
 def penultimate_dim(model: nn.Module, arch: str) -> int:
     """Width of the head's input, the penultimate features."""
     return head(model, arch).in_features
@@ -190,7 +181,8 @@ def probed(model: nn.Module, spec: ArchSpec, name: str) -> Hooked:
     """A model of this registry as the passes read it: its probed layer, its head's input, its
     logits, and the paper's square resize to its input size."""
     arch = archs.get(spec.arch)
-    return Hooked(name, model, Preprocess.of(spec.input_size), arch.probe.tap, arch.head)
+    attrs = {"arch": spec.arch, "width": spec.width, "input_size": spec.input_size, "num_source_classes": spec.num_classes}
+    return Hooked(name, model, Preprocess.of(spec.input_size), arch.probe.tap, arch.head, attrs=attrs)
 
 
 def load_probed(path, name: str | None = None) -> tuple[Hooked, ArchSpec, dict]:

@@ -93,16 +93,23 @@ def tokens_to_grid(prefix: int) -> Callable:
 
 class Probed:
     """A base model as it is read: `name`, `model` (an nn.Module), `preprocess` (data.preprocessing),
-    `layer` (the probed layer's name, recorded in every file), and `reading()`."""
+    `layer` (the probed layer's name), `attrs` (what every file of its passes records about it:
+    architecture, input size, source classes, ...), and `reading()`."""
 
-    def __init__(self, name: str, model: nn.Module, preprocess, layer: str):
+    def __init__(self, name: str, model: nn.Module, preprocess, layer: str, attrs: dict | None = None):
         self.name, self.model, self.preprocess, self.layer = name, model, preprocess, layer
+        self.attrs = dict(attrs or {})
 
     @contextmanager
     def reading(self):
         """Yields read(x) -> Captured for input batches x (the model in eval mode, no gradients)."""
         raise NotImplementedError
         yield
+
+    def new_head(self, num_classes: int) -> nn.Module:
+        """Put a new classifier with `num_classes` outputs (torch's default init) in place of the
+        model's own, and return it: fine-tuning's "replace the last FC layer"."""
+        raise NotImplementedError
 
 
 class Hooked(Probed):
@@ -111,9 +118,18 @@ class Hooked(Probed):
     and the model's output as logits."""
 
     def __init__(self, name: str, model: nn.Module, preprocess, layer: str, head: str | None,
-                 transform: Callable | None = None):
-        super().__init__(name, model, preprocess, layer)
+                 transform: Callable | None = None, attrs: dict | None = None):
+        super().__init__(name, model, preprocess, layer, attrs)
         self.head, self.transform = head, transform
+
+    def new_head(self, num_classes: int) -> nn.Module:
+        if self.head is None:
+            raise ValueError(f"{self.name} has no linear head to replace")
+        old = self.model.get_submodule(self.head)
+        new = nn.Linear(old.in_features, num_classes)
+        parent, _, name = self.head.rpartition(".")
+        setattr(self.model.get_submodule(parent) if parent else self.model, name, new)
+        return new
 
     @contextmanager
     def reading(self):

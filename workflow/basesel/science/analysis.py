@@ -17,7 +17,7 @@ import pandas as pd
 
 from .. import BaseselError
 from . import stats
-from .featuremap_scores import C56, DIRECTION, METRICS
+from .featuremap_scores import C56, DIRECTION, METRICS, NOT_APPLICABLE, as_numbers
 
 # The paper's section 5.3 numbers for the best C_56, shown beside ours.
 PAPER_C56 = {"alpha": 0.574, "mean": 0.7514, "variance": 0.005993, "max": 0.8874, "min": 0.5854,
@@ -26,15 +26,24 @@ KEY_COLUMNS = ("arch", "source", "target", "accuracy")
 
 
 def check_table(df: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
+    """The table checked, its scores as floats: a score marked NOT_APPLICABLE (S5 and S6 of a model
+    without zeros, a zoo model's task-agnostic baselines) becomes NaN, which every measure below
+    leaves out of the group it falls in; any other missing or non-numeric value is an error."""
     missing = [c for c in (*KEY_COLUMNS, *metrics) if c not in df.columns]
     if missing:
         raise BaseselError(f"table lacks column(s) {', '.join(missing)}; expected {', '.join((*KEY_COLUMNS, *metrics))}")
     if df.duplicated(["arch", "source", "target"]).any():
         raise BaseselError("table has duplicate (arch, source, target) rows")
-    bad = df[list(metrics) + ["accuracy"]].apply(pd.to_numeric, errors="coerce").isna()
+    columns = [*metrics, "accuracy"]
+    na = df[columns].isin([NOT_APPLICABLE])
+    values = as_numbers(df[columns])
+    bad = values.isna() & ~na
+    bad["accuracy"] |= na["accuracy"]
     if bad.any().any():
         cols = [c for c in bad.columns if bad[c].any()]
         raise BaseselError(f"table has missing or non-numeric values in {', '.join(cols)}")
+    df = df.copy()
+    df[columns] = values
     small = df.groupby(["arch", "target"]).size()
     small = small[small < 3]
     if len(small):
@@ -54,6 +63,7 @@ def minmax_signed(df: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
         finite = np.isfinite(x)
         lo, hi = (x[finite].min(), x[finite].max()) if finite.any() else (0.0, 0.0)
         scaled = np.zeros_like(x) if hi == lo else 2 * (x - lo) / (hi - lo) - 1
+        scaled[np.isnan(x)] = np.nan  # not applicable stays so
         scaled = np.where(x == np.inf, 1.0, np.where(x == -np.inf, -1.0, scaled))
         out[m] = DIRECTION.get(m, 1) * scaled
     return out
@@ -97,14 +107,18 @@ def ranking_quality(score: np.ndarray, acc: np.ndarray, direction: int, n_boot: 
 
 def correlations(df: pd.DataFrame, metrics=METRICS, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per (arch, target, metric): Spearman rho of the raw metric with accuracy (the paper's
-    Figure 2), its bootstrap 95% interval over source models, and the other ranking measures."""
+    Figure 2), its bootstrap 95% interval over source models, and the other ranking measures. A
+    metric not applicable to a model of the group (not_applicable) has no row for the group."""
     rng = np.random.default_rng(seed)
     rows = []
     for name, pos in groups(df):
         acc = df.accuracy.to_numpy(np.float64)[pos]
         arch, target = name.split("/", 1)
         for m in metrics:
-            q = ranking_quality(df[m].to_numpy(np.float64)[pos], acc, DIRECTION.get(m, 1), n_boot, rng)
+            score = df[m].to_numpy(np.float64)[pos]
+            if np.isnan(score).any():
+                continue
+            q = ranking_quality(score, acc, DIRECTION.get(m, 1), n_boot, rng)
             rows.append({"arch": arch, "target": target, "metric": m, "n_models": len(pos), **q})
     return pd.DataFrame(rows)
 
@@ -223,14 +237,22 @@ def leaderboard(df: pd.DataFrame, metrics, n_boot: int = 1000, seed: int = 0) ->
         x = DIRECTION.get(m, 1) * df[m].to_numpy(np.float64)
         rho, wtau = [], []
         n_wboot = min(n_boot, WTAU_RESAMPLES)
-        boot_rho, boot_wtau = np.zeros((n_boot, len(group_list))), np.zeros((n_wboot, len(group_list)))
+        boot_rho, boot_wtau = np.full((n_boot, len(group_list)), np.nan), np.full((n_wboot, len(group_list)), np.nan)
+        applicable = 0
         for g, (_, pos) in enumerate(group_list):
             xs, ys = x[pos], acc[pos]
+            if np.isnan(xs).any():  # not applicable to a model of this group: left out of the means
+                rho.append(np.nan)
+                wtau.append(np.nan)
+                continue
+            applicable += 1
             rho.append(stats.spearman_pairs(xs[None, :], ys[None, :])[0])
             wtau.append(stats.weighted_tau(xs, ys))
             idx = stats.resamples(rng, len(pos), n_boot)
             boot_rho[:, g] = stats.spearman_pairs(xs[idx], ys[idx])
             boot_wtau[:, g] = [stats.weighted_tau(xs[i], ys[i]) for i in idx[:n_wboot]]
+        if not applicable:  # not applicable anywhere: not ranked
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mr, mw = np.nanmean(boot_rho, axis=1), np.nanmean(boot_wtau, axis=1)
@@ -261,6 +283,18 @@ def with_c56(df: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def not_applicable(df: pd.DataFrame, metrics) -> dict[str, list[str]]:
+    """{score: the groups it is left out of}: those where it does not apply to some model (NaN)."""
+    out = {}
+    for m in metrics:
+        if m not in df.columns:
+            continue
+        left_out = [name for name, pos in groups(df) if np.isnan(df[m].to_numpy(np.float64)[pos]).any()]
+        if left_out:
+            out[m] = left_out
+    return out
+
+
 def score_kind(name: str) -> str:
     """paper (S1..S6, C_56), task-agnostic (a property of the base model alone) or baseline."""
     if name in METRICS or name in C56:
@@ -282,7 +316,8 @@ def analyze(df: pd.DataFrame, *, alpha_step: float = 0.001, n_boot: int = 1000, 
     corr = correlations(df, metrics, n_boot=n_boot, seed=seed)
     sweep = alpha_sweep(df, alpha_step)
     best = best_alphas(sweep)
-    board = leaderboard(with_c56(df, sweep), [*metrics, *C56], n_boot=n_boot, seed=seed)
+    scored = with_c56(df, sweep)
+    board = leaderboard(scored, [*metrics, *C56], n_boot=n_boot, seed=seed)
     c = best.set_index("pair").loc["C_56"]
     summary = {
         "n_rows": len(df), "n_groups": int(df.groupby(["arch", "target"]).ngroups),
@@ -294,6 +329,9 @@ def analyze(df: pd.DataFrame, *, alpha_step: float = 0.001, n_boot: int = 1000, 
         "mean_rho_by_metric": corr.groupby("metric").rho.mean().to_dict(),
         "leaderboard_by_weighted_tau": board.score.tolist(),
     }
+    na = not_applicable(scored, [*metrics, *C56])
+    if na:  # only where some score does not apply to some model
+        summary["not_applicable"] = na
     return {"correlations.tsv": corr, "alpha_sweep.tsv": sweep, "best_alpha.tsv": best,
             "c56_summary.tsv": c56_summary(best), "leaderboard.tsv": board, "summary.json": _plain(summary)}
 

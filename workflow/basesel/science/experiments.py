@@ -1,7 +1,7 @@
 """Standardised curves and rank correlations for the Figure 1 and Appendix A.2 experiments.
 
 numpy, scipy and pandas only (no torch), so the aggregate and plot jobs start fast; the
-measurements themselves are made by curves.py (scores during training) and layers.py (truncate
+measurements themselves are made by compute/curves.py (scores during training) and compute/layers.py (truncate
 fine-tuning).
 
 - Standardised curve (Figure 1): a metric over the epochs minus its mean, divided by its population

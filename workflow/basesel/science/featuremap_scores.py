@@ -4,6 +4,11 @@
 is one (K, D) array of class means plus one batch, whatever the number of images. Sums are kept
 in float64; class scatter is merged batch by batch with Chan et al.'s pairwise update, so S2 does
 not suffer the cancellation of sum(x^2) - n*mean^2.
+
+S5 and S6 count exact zeros, which a ReLU makes. Where no element of any probe featuremap is 0 (a
+layer after GELU, SiLU, a norm or a residual sum: ConvNeXt, ViTs, EfficientNet), they are not
+applicable: the value is NOT_APPLICABLE and the result's "not_applicable" names the reason; never
+a number that would rank a model (docs/metrics.md).
 """
 from __future__ import annotations
 
@@ -20,6 +25,27 @@ METRICS = ("S1", "S2", "S3", "S4", "S5", "S6")
 C56 = ("C_56(0.574)", "C_56(LOGO)")
 # +1 where larger is better, -1 where smaller is better (the spec's table).
 DIRECTION = {"S1": 1, "S2": -1, "S3": 1, "S4": -1, "S5": -1, "S6": -1}
+# The value of a score that does not apply to a (model, target), in every result file and table.
+NOT_APPLICABLE = "not applicable"
+NO_ZEROS = ("no element of the probed layer is exactly 0 on the probe images (no ReLU there); S5 and S6 count the "
+            "zeros a ReLU makes")
+
+
+def as_numbers(frame):
+    """Score columns (a DataFrame) as floats: NaN where a score is NOT_APPLICABLE (and where a cell
+    is not a number at all: science.analysis.check_table tells these apart)."""
+    import pandas as pd
+
+    return frame.mask(frame.isin([NOT_APPLICABLE])).apply(pd.to_numeric, errors="coerce")
+
+
+def describe_reasons(reasons: dict[str, str]) -> str:
+    """The table's `not_applicable` cell of a (model, target): the scores that do not apply, grouped
+    by reason ("S5, S6: why; LEEP@probe: why"), or "" where all do."""
+    by_reason: dict[str, list[str]] = {}
+    for score, why in reasons.items():
+        by_reason.setdefault(why, []).append(score)
+    return "; ".join(f"{', '.join(scores)}: {why}" for why, scores in by_reason.items())
 
 
 def channel_correlation(batch: np.ndarray) -> np.ndarray:
@@ -60,6 +86,7 @@ class ScoreAccumulator:
         self.m2: dict[int, float] = {}
         self.sums = {"S4": 0.0, "S5": 0.0, "S6": 0.0}
         self.count = 0
+        self.any_zero = False
         self.shape: tuple[int, ...] | None = None
 
     def update(self, featuremaps: np.ndarray, labels: np.ndarray) -> None:
@@ -92,12 +119,15 @@ class ScoreAccumulator:
             self.m2[k] += m2b + float(delta @ delta) * na * nb / tot
             self.n[k] = tot
         self.sums["S4"] += float(channel_correlation(fm).sum())
-        self.sums["S5"] += float(sparsity(fm).sum())
+        zeros = sparsity(fm)
+        self.any_zero = self.any_zero or bool(zeros.any())
+        self.sums["S5"] += float(zeros.sum())
         self.sums["S6"] += float(steepness(fm, self.margin).sum())
         self.count += fm.shape[0]
 
-    def result(self) -> dict[str, float]:
-        """S1..S6 of everything added so far; BaseselError where they are undefined."""
+    def result(self) -> dict:
+        """S1..S6 of everything added so far (S5 and S6 NOT_APPLICABLE, with the reason under
+        "not_applicable", where no element was 0); BaseselError where they are undefined."""
         n_total, k_total = self.count, len(self.n)
         if k_total < 2:
             raise BaseselError(f"S1..S3 need at least 2 classes in the probe set, got {k_total}")
@@ -111,12 +141,11 @@ class ScoreAccumulator:
         s1 = float((counts * ((means - grand) ** 2).sum(axis=1)).sum())
         s2 = float(sum(self.m2.values()))
         s3 = math.inf if s2 == 0 else (s1 / (k_total - 1)) / (s2 / (n_total - k_total))
-        return {
-            "S1": s1, "S2": s2, "S3": s3,
-            "S4": self.sums["S4"] / n_total,
-            "S5": self.sums["S5"] / n_total,
-            "S6": self.sums["S6"] / n_total,
-        }
+        out = {"S1": s1, "S2": s2, "S3": s3, "S4": self.sums["S4"] / n_total,
+               "S5": self.sums["S5"] / n_total, "S6": self.sums["S6"] / n_total}
+        if not self.any_zero:
+            out.update(S5=NOT_APPLICABLE, S6=NOT_APPLICABLE, not_applicable={"S5": NO_ZEROS, "S6": NO_ZEROS})
+        return out
 
 
 def paper_scores(featuremaps: np.ndarray, labels: np.ndarray, margin: float = 1.0, batch_size: int = 64) -> dict[str, float]:

@@ -26,5 +26,9 @@ def probe_scores(featuremap_file, features_file, *, margin: float, batch_size: i
     probe = baseline_scores(features_file, names if baselines is not None else None, rows=rows)
     probe = {k: v for k, v in probe.items() if k not in AGNOSTIC}
     seconds.update({f"{k}{PROBE_SUFFIX}": v for k, v in probe.pop("seconds").items()})
+    reasons = {**scores.pop("not_applicable", {}),
+               **{f"{k}{PROBE_SUFFIX}": v for k, v in probe.pop("not_applicable", {}).items()}}
     scores.update({f"{k}{PROBE_SUFFIX}": v for k, v in probe.items()})
+    if reasons:
+        scores["not_applicable"] = reasons
     return scores, seconds

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from ... import BaseselError
-
 from .gbc import gbc
 from .hscore import hscore, hscore_shrunk
 from .leep import leep
@@ -18,7 +17,6 @@ from .nce import nce
 from .nleep import nleep
 from .sfda import sfda
 from .transrate import transrate
-
 
 # name -> (function, needs the source head's softmax)
 SCORES = {
@@ -37,6 +35,9 @@ AGNOSTIC = ("source_val_acc", "source_train_images")
 BASELINES = (*SCORES, *AGNOSTIC)
 # A baseline computed on the probe set alone, the images S1..S6 see: NAME@probe.
 PROBE_SUFFIX = "@probe"
+# Why a baseline does not apply to a zoo model (a features file with the `zoo_model` attribute).
+ZOO_AGNOSTIC = "a property of the workflow's own pretraining, unknown for a zoo model"
+NO_HEAD = "the model has no classifier head, so no source softmax"
 
 
 def compute(names, features, labels, probs=None, seconds: dict | None = None) -> dict[str, float]:
@@ -55,14 +56,18 @@ def compute(names, features, labels, probs=None, seconds: dict | None = None) ->
 
 
 def baseline_scores(path, names=None, rows=None) -> dict:
-    """Baselines of a features file (featuremaps.extract_features): the feature scores on its train
+    """Baselines of a features file (compute.passes.write_features_file): the feature scores on its train
     split, or on the train rows at positions `rows` (a probe set), and the task-agnostic ones from
     its attributes; under "seconds", what each feature score took and the share of the file's
     forward pass spent on the rows it read ("pass").
 
     `names`: from BASELINES, or None for every one whose inputs the file holds. An explicitly
-    requested baseline whose input is missing is an error.
+    requested baseline whose input is missing is an error, except for a zoo model's file, where it
+    is not applicable (the task-agnostic ones; LEEP and NCE without a classifier head): its value is
+    featuremap_scores.NOT_APPLICABLE and "not_applicable" gives the reason.
     """
+    from ..featuremap_scores import NOT_APPLICABLE
+
     import h5py
 
     wanted = list(BASELINES) if names is None else list(names)
@@ -70,21 +75,24 @@ def baseline_scores(path, names=None, rows=None) -> dict:
     if unknown:
         raise BaseselError(f"unknown baseline score(s) {', '.join(unknown)}; known: {', '.join(BASELINES)}")
     strict = names is not None
-    result, seconds = {}, {}
+    result, seconds, not_applicable = {}, {}, {}
     with h5py.File(path, "r", locking=False) as f:
+        zoo = "zoo_model" in f.attrs
         for name in [b for b in wanted if b in AGNOSTIC]:
             if name in f.attrs:
                 result[name] = float(f.attrs[name])
+            elif zoo:
+                result[name], not_applicable[name] = NOT_APPLICABLE, ZOO_AGNOSTIC
             elif strict:
                 raise BaseselError(f"{path}: attribute {name!r} missing, needed for the {name} baseline")
         feature_scores = [b for b in wanted if b in SCORES]
         if not feature_scores:
-            return {**result, "seconds": seconds}
+            return _with_reasons(result, seconds, not_applicable)
         if "features" not in f or "feature_labels" not in f:
             if strict:
                 raise BaseselError(f"{path}: datasets 'features' and 'feature_labels' missing, needed for "
                                    f"{', '.join(feature_scores)}")
-            return {**result, "seconds": seconds}
+            return _with_reasons(result, seconds, not_applicable)
         train = f["feature_split"][:] == 0 if "feature_split" in f else np.ones(f["feature_labels"].shape[0], bool)
         take = np.flatnonzero(train) if rows is None else np.flatnonzero(train)[np.asarray(rows)]
         x, y = f["features"][:][take], f["feature_labels"][:][take]
@@ -93,8 +101,15 @@ def baseline_scores(path, names=None, rows=None) -> dict:
             seconds["pass"] = float(f.attrs["seconds"]) * train.sum() / len(train)
     needing = [b for b in feature_scores if SCORES[b][1]]
     if probs is None and needing:
-        if strict:
+        if zoo:
+            result.update(dict.fromkeys(needing, NOT_APPLICABLE))
+            not_applicable.update(dict.fromkeys(needing, NO_HEAD))
+        elif strict:
             raise BaseselError(f"{path}: dataset 'source_probs' missing, needed for {', '.join(needing)}")
         feature_scores = [b for b in feature_scores if b not in needing]
     result.update(compute(feature_scores, x, y, probs, seconds))
-    return {**result, "seconds": seconds}
+    return _with_reasons(result, seconds, not_applicable)
+
+
+def _with_reasons(result: dict, seconds: dict, not_applicable: dict) -> dict:
+    return {**result, "seconds": seconds, **({"not_applicable": not_applicable} if not_applicable else {})}
