@@ -12,7 +12,7 @@ from ..io import atomic_path
 from ..models.paper import ArchSpec, build_model, checkpoint_dict
 from .curves import EpochCheckpoints
 from .schedule import Schedule
-from .training import clear_resume, fit
+from .training import clear_resume, fit, memory_format
 
 
 def pretrain(rows: pd.DataFrame, arch: dict, schedule: Schedule, *, seed: int, source: str, out_model, log_path,
@@ -35,7 +35,7 @@ def pretrain(rows: pd.DataFrame, arch: dict, schedule: Schedule, *, seed: int, s
     keep = None if keep_epochs_in is None else EpochCheckpoints(spec, keep_epochs_in, schedule.epochs, subset=source)
     log = fit(model, train_set, val_set, schedule, seed=seed, resume_path=resume_path, log_path=log_path,
               device=device, prepare=normalise, workers=workers, label=label,
-              params={"spec": arch, "subset": source}, epoch_hook=keep)
+              params={"spec": arch, "subset": source}, epoch_hook=keep, layout=memory_format(arch["arch"]))
     ckpt = checkpoint_dict(model.cpu(), spec, subset=source, classes=list(dict.fromkeys(train["class"])),
                            val_acc=float(log.val_acc.iloc[-1]), train_images=len(train))
     with atomic_path(out_model, ".pt") as tmp:

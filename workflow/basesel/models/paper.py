@@ -153,7 +153,8 @@ def checkpoint_dict(model: nn.Module, spec: ArchSpec, **extra) -> dict:
         "width": float(spec.width),
         "input_size": int(spec.input_size),
         "num_classes": int(spec.num_classes),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        # contiguous whatever layout the model trained in, so every reader sees the same tensors
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         **extra,
     }
 
