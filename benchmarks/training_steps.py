@@ -19,7 +19,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 from basesel.compute.schedule import Schedule  # noqa: E402
-from basesel.compute.training import make_optimizer, memory_format  # noqa: E402
+from basesel.compute.training import memory_format  # noqa: E402
 from basesel.data.images import normalise  # noqa: E402
 from basesel.models.paper import ArchSpec, build_model  # noqa: E402
 

@@ -32,10 +32,10 @@ ZOO_END = "<!-- end of zoo rerun table -->"
 # Pipeline order, for the table.
 RULES = ["embedded_dataset", "index_dataset", "subset", "probe", "pretrain", "demo_weights", "demo_snapshot", "zoo_model",
          "features", "featuremaps", "scores",
-         "baselines", "finetune_head", "finetune_full", "table", "analysis", "pretrain_whole", "curve_scores",
+         "baselines", "finetune_head", "finetune_full", "table", "analysis", "replicates", "pretrain_whole", "curve_scores",
          "curve_correlations", "layer_features", "layer_scores", "layer_heads", "layer_table", "layer_correlations",
          "plot_data", "plot_pretraining", "plot_scores", "plot_finetune", "plot_figure1", "plot_figure2", "plot_figure3",
-         "plot_figure4", "plot_figure5", "plot_leaderboard", "plot_cost", "all"]
+         "plot_figure4", "plot_figure5", "plot_leaderboard", "plot_cost", "plot_replicates", "all"]
 
 
 def paper_config(folder):
@@ -97,6 +97,7 @@ EDITS = [
                               "source_val_acc", "source_train_images"])),
     ("`finetune: {schedule: {epochs: 31}}`", lambda c, f: with_changes(c, finetune__schedule__epochs=31)),
     ("`analysis: {bootstrap: 500}`", lambda c, f: with_changes(c, analysis__bootstrap=500)),
+    ("one more replicate (`replicates: 2`)", lambda c, f: with_changes(c, replicates=2)),
     ("`curves: {probe_per_class: 5}`", lambda c, f: with_changes(c, curves__probe_per_class=5)),
     ("`curves: {schedule: {epochs: 5}}`", lambda c, f: with_changes(c, curves__schedule={"epochs": 5})),
     ("`layers: {schedule: {epochs: 5}}`", lambda c, f: with_changes(c, layers__schedule={"epochs": 5})),
@@ -154,6 +155,9 @@ def expected(label, config):
         return {"finetune_head": P, "layer_heads": L * T, **layers, **table}
     if "analysis" in label:
         return {"analysis": 1, "plot_figure2": 1, "plot_figure3": 1, "plot_leaderboard": 1, "plot_cost": 1, "all": 1}
+    if "replicate" in label:  # its own seeds and probe sets: its pretraining, passes, scores, fine-tuning, table
+        return {"probe": T, "pretrain": A * S, **{r: P for r in per_pair}, "table": 1, "replicates": 1,
+                "plot_replicates": 1, "all": 1}
     if "curves: {probe_per_class" in label:
         return {"curve_scores": C, **curves, "all": 1}
     if "curves: {schedule" in label:

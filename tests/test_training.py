@@ -170,3 +170,27 @@ def test_a_diverging_loss_stops_training_before_the_epoch_is_saved(tmp_path):
         fit(torch.nn.Linear(5, 3), toy_data(), toy_data(), Schedule(epochs=3, lr=0.1, batch_size=8), seed=0,
             resume_path=tmp_path / "r.pt", log_path=tmp_path / "l.tsv", prepare=poisoned)
     assert not (tmp_path / "r.pt").exists() and not (tmp_path / "l.tsv").exists()
+
+
+def test_cpu_training_flushes_subnormals_and_restores_them_afterwards(tmp_path):
+    tiny = torch.tensor([1e-39])  # subnormal in float32 (smallest normal: 1.18e-38)
+    seen = []
+
+    def probe(model, epoch):
+        seen.append(float(tiny * 1.0))  # arithmetic on a subnormal flushes it to zero when flushing is on
+        return {}
+
+    def failing(model, epoch):
+        probe(model, epoch)
+        raise Killed
+
+    assert float(tiny * 1.0) > 0
+    fit(torch.nn.Linear(5, 3), toy_data(), toy_data(), Schedule(epochs=2, batch_size=16), seed=0,
+        resume_path=tmp_path / "r.pt", log_path=tmp_path / "l.tsv", device=torch.device("cpu"), epoch_hook=probe)
+    assert seen == [0.0, 0.0]
+    assert float(tiny * 1.0) > 0
+    with pytest.raises(Killed):
+        fit(torch.nn.Linear(5, 3), toy_data(), toy_data(), Schedule(epochs=2, batch_size=16), seed=0,
+            resume_path=tmp_path / "r2.pt", log_path=tmp_path / "l2.tsv", device=torch.device("cpu"),
+            epoch_hook=failing)
+    assert float(tiny * 1.0) > 0  # restored even when training fails

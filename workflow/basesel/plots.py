@@ -279,7 +279,28 @@ def cost_figure(board: pd.DataFrame, costs: pd.DataFrame):
     return fig
 
 
+def replicates_figure(summary: pd.DataFrame):
+    """Every score's mean weighted tau in each replicate (dots) and over replicates (bar, with the
+    range), best first: how much of the leaderboard survives a new seed."""
+    board = summary.iloc[::-1]
+    reps = sorted(int(c.rsplit("_r", 1)[1]) for c in summary.columns if c.startswith("weighted_tau_r"))
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(board) + 1.4))
+    y = np.arange(len(board))
+    err = np.vstack([board.mean_weighted_tau - board.min_weighted_tau, board.max_weighted_tau - board.mean_weighted_tau])
+    ax.barh(y, board.mean_weighted_tau, xerr=err.clip(min=0), color="tab:blue", alpha=0.4,
+            error_kw={"lw": 0.7, "capsize": 2}, label="mean over replicates (range)")
+    for k in reps:
+        ax.plot(board[f"weighted_tau_r{k}"], y, "o", ms=3, label=f"replicate {k}")
+    ax.set_yticks(y, board.score, fontsize=7)
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set(xlim=(-1, 1), xlabel="mean weighted Kendall tau over (architecture, target) groups",
+           title=f"every score over {len(reps)} replicates")
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
 # The figures one table or two make, by name: the `plot` script draws one from its rule's named
 # inputs (the same names as the function's arguments) and parameters (plots.smk).
 FIGURES = {"scores_vs_accuracy": scores_vs_accuracy, "finetune_heatmap": finetune_heatmap, "figure2": figure2,
-           "figure3": figure3, "figure5": figure5, "leaderboard_figure": leaderboard_figure, "cost_figure": cost_figure}
+           "figure3": figure3, "figure5": figure5, "leaderboard_figure": leaderboard_figure, "cost_figure": cost_figure,
+           "replicates_figure": replicates_figure}

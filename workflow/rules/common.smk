@@ -10,7 +10,14 @@ LIB = Path(workflow.basedir) / "workflow"
 sys.path.insert(0, str(LIB))
 from basesel.machinery.codedeps import digest  # noqa: E402
 from basesel.machinery.glue import export_library  # noqa: E402
-from basesel.machinery.plan import ZOO_GROUP, ConfigError, check_config, merge_nulls  # noqa: E402
+from basesel.machinery.plan import (  # noqa: E402
+    ZOO_GROUP,
+    ConfigError,
+    check_config,
+    merge_nulls,
+    replicate_index,
+    replicate_seed,
+)
 
 # An overlay (--configfile) merges into config.yaml key by key; `embedded: null` is how it swaps
 # the embedded source for a folder (configs/paper.yaml does). Drop such nulls before validation.
@@ -43,6 +50,9 @@ export_library(LIB)
 FINAL = []
 
 
+REPS = PLAN.replicate_folders  # "" (the run itself), then replicates/rK/
+
+
 def one_of(names):
     """A wildcard constraint: exactly one of `names` (none: a pattern nothing matches)."""
     return "|".join(re.escape(n) for n in names) or "(?!x)x"
@@ -54,6 +64,7 @@ wildcard_constraints:
     target=one_of(TARGETS),
     dataset=one_of(["source", *TARGETS]),
     model=one_of(ZOO),
+    rep="(replicates/r[0-9]+/)?",
 
 
 def code(script):
@@ -94,15 +105,34 @@ def whole_pool_schedule(wildcards):
 
 
 def base_model(wildcards):
-    """The file a base model is read from: its pretraining's checkpoint, or a zoo model's card."""
+    """The file a base model is read from: its pretraining's checkpoint (of its replicate), or a
+    zoo model's card (one for every replicate: the weights are the user's)."""
     if wildcards.arch == ZOO_GROUP:
         return f"results/zoo/{wildcards.subset}.json"
-    return f"results/pretrain/{wildcards.arch}/{wildcards.subset}/model.pt"
+    return f"results/{wildcards.rep}pretrain/{wildcards.arch}/{wildcards.subset}/model.pt"
 
 
 def pair_files(pattern):
-    """`pattern` ({arch}, {subset}, {target}) for every (base model, target) pair, in the table's order."""
-    return [pattern.format(arch=a, subset=s, target=t) for a, s in BASE_MODELS for t in TARGETS]
+    """An input function: `pattern` ({rep}, {arch}, {subset}, {target}) for every (base model,
+    target) pair of the job's replicate, in the table's order."""
+
+    def files(wildcards):
+        return [pattern.format(rep=wildcards.rep, arch=a, subset=s, target=t) for a, s in BASE_MODELS for t in TARGETS]
+
+    return files
+
+
+def replicate_seed_of(wildcards):
+    """The seed of a replicate's training and probe draws (machinery/plan.py replicate_seed)."""
+    return replicate_seed(config["seed"], replicate_index(wildcards.rep))
+
+
+def replicate_labels(labels):
+    """A report flag's labels, with the replicate's number in front when the run has several, so
+    that each replicate's files are told apart in the report (Snakemake fills in the wildcards)."""
+    if len(REPS) == 1:
+        return labels
+    return lambda wildcards: {"replicate": str(replicate_index(wildcards.rep)), **labels}
 
 
 def zoo_source(wildcards):

@@ -60,13 +60,13 @@ rule probe:
     input:
         index="results/data/index/{target}.tsv",
     output:
-        "results/probes/{target}.tsv",
+        "results/{rep}probes/{target}.tsv",
     params:
         code=code("probe.py"),
         probe_per_class=config["featuremaps"]["probe_per_class"],
-        seed=config["seed"],
+        seed=replicate_seed_of,
     log:
-        "logs/data/probe_{target}.log",
+        "logs/{rep}data/probe_{target}.log",
     conda:
         "../../envs/basesel.yaml"
     script:

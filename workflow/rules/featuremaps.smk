@@ -10,7 +10,7 @@ rule features:
         model=base_model,
         index="results/data/index/{target}.tsv",
     output:
-        "results/features/{arch}/{subset}/{target}.h5",
+        "results/{rep}features/{arch}/{subset}/{target}.h5",
     params:
         code=code("features.py"),
     threads: config["compute"]["threads"]
@@ -19,9 +19,9 @@ rule features:
         runtime=target_pass_runtime,
         mem_mb=TRAIN_MEM,
     log:
-        "logs/features/{arch}/{subset}/{target}.log",
+        "logs/{rep}features/{arch}/{subset}/{target}.log",
     benchmark:
-        "results/benchmarks/features/{arch}/{subset}/{target}.tsv"
+        "results/{rep}benchmarks/features/{arch}/{subset}/{target}.tsv"
     conda:
         "../../envs/basesel.yaml"
     script:
@@ -31,9 +31,9 @@ rule features:
 rule featuremaps:
     input:
         model=base_model,
-        probe="results/probes/{target}.tsv",
+        probe="results/{rep}probes/{target}.tsv",
     output:
-        "results/featuremaps/{arch}/{subset}/{target}.h5",
+        "results/{rep}featuremaps/{arch}/{subset}/{target}.h5",
     params:
         code=code("featuremaps.py"),
     threads: config["compute"]["threads"]
@@ -42,9 +42,9 @@ rule featuremaps:
         runtime=probe_pass_runtime,
         mem_mb=TRAIN_MEM,
     log:
-        "logs/featuremaps/{arch}/{subset}/{target}.log",
+        "logs/{rep}featuremaps/{arch}/{subset}/{target}.log",
     benchmark:
-        "results/benchmarks/featuremaps/{arch}/{subset}/{target}.tsv"
+        "results/{rep}benchmarks/featuremaps/{arch}/{subset}/{target}.tsv"
     conda:
         "../../envs/basesel.yaml"
     script:

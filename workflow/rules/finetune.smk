@@ -6,23 +6,23 @@ if config["finetune"]["mode"] == "head":
 
     rule finetune_head:
         input:
-            h5="results/features/{arch}/{subset}/{target}.h5",
+            h5="results/{rep}features/{arch}/{subset}/{target}.h5",
         output:
-            result="results/finetune/{arch}/{subset}/{target}.json",
-            epochs="results/finetune/{arch}/{subset}/{target}.epochs.tsv",
+            result="results/{rep}finetune/{arch}/{subset}/{target}.json",
+            epochs="results/{rep}finetune/{arch}/{subset}/{target}.epochs.tsv",
         params:
             code=code("finetune_head.py"),
             schedule=PLAN.finetune_schedule,
-            seed=config["seed"],
-            resume="results/finetune/{arch}/{subset}/{target}.resume.pt",
+            seed=replicate_seed_of,
+            resume="results/{rep}finetune/{arch}/{subset}/{target}.resume.pt",
         threads: config["compute"]["threads"]
         resources:
             runtime=size_runtime(3.0),
             mem_mb=size_mem,
         log:
-            "logs/finetune/{arch}/{subset}/{target}.log",
+            "logs/{rep}finetune/{arch}/{subset}/{target}.log",
         benchmark:
-            "results/benchmarks/finetune/{arch}/{subset}/{target}.tsv"
+            "results/{rep}benchmarks/finetune/{arch}/{subset}/{target}.tsv"
         conda:
             "../../envs/basesel.yaml"
         script:
@@ -35,22 +35,22 @@ else:
             model=base_model,
             index="results/data/index/{target}.tsv",
         output:
-            result="results/finetune/{arch}/{subset}/{target}.json",
-            epochs="results/finetune/{arch}/{subset}/{target}.epochs.tsv",
+            result="results/{rep}finetune/{arch}/{subset}/{target}.json",
+            epochs="results/{rep}finetune/{arch}/{subset}/{target}.epochs.tsv",
         params:
             code=code("finetune_full.py"),
             schedule=PLAN.finetune_schedule,
-            seed=config["seed"],
-            resume="results/finetune/{arch}/{subset}/{target}.resume.pt",
+            seed=replicate_seed_of,
+            resume="results/{rep}finetune/{arch}/{subset}/{target}.resume.pt",
         threads: config["compute"]["threads"]
         resources:
             gpu=GPU,
             runtime=finetune_full_runtime,
             mem_mb=TRAIN_MEM,
         log:
-            "logs/finetune/{arch}/{subset}/{target}.log",
+            "logs/{rep}finetune/{arch}/{subset}/{target}.log",
         benchmark:
-            "results/benchmarks/finetune/{arch}/{subset}/{target}.tsv"
+            "results/{rep}benchmarks/finetune/{arch}/{subset}/{target}.tsv"
         conda:
             "../../envs/basesel.yaml"
         script:

@@ -86,6 +86,10 @@ TABLE_FIGURES = {
         figure="figure5", inputs={"corr": "results/layers/correlations.tsv"},
         output="results/plots/figure5.svg", caption="figure5.rst", category="9. Layer selection",
         labels={"figure": "Figure 5: Spearman rho across layers per metric"}, log="logs/plots/figure5.log"),
+    "plot_replicates": dict(
+        figure="replicates_figure", inputs={"summary": "results/analysis/replicates.tsv"},
+        output="results/plots/replicates.svg", caption="replicates.rst", category="7. Summary",
+        labels={"figure": "every score over replicates"}, log="logs/plots/replicates.log"),
 }
 
 for rule_name, figure in TABLE_FIGURES.items():
@@ -116,3 +120,5 @@ for rule_name, figure in TABLE_FIGURES.items():
 FINAL += [*rules.plot_data.output, *expand(rules.plot_pretraining.output[0], arch=ARCHS),
           *expand(rules.plot_scores.output[0], arch=GROUPS), *rules.plot_finetune.output, *rules.plot_figure2.output,
           *rules.plot_figure3.output, *rules.plot_leaderboard.output, *rules.plot_cost.output]
+if len(REPS) > 1:  # the across-replicate figure
+    FINAL += [*rules.plot_replicates.output]

@@ -5,30 +5,30 @@ rule pretrain:
     input:
         subset="results/subsets/{subset}.tsv",
     output:
-        model="results/pretrain/{arch}/{subset}/model.pt",
+        model="results/{rep}pretrain/{arch}/{subset}/model.pt",
         epochs=report(
-            "results/pretrain/{arch}/{subset}/epochs.tsv",
+            "results/{rep}pretrain/{arch}/{subset}/epochs.tsv",
             caption="../report/pretrain_epochs.rst",
             category="2. Pretraining",
             subcategory="{arch}",
-            labels={"architecture": "{arch}", "subset": "{subset}", "file": "per-epoch log"},
+            labels=replicate_labels({"architecture": "{arch}", "subset": "{subset}", "file": "per-epoch log"}),
         ),
     params:
         code=code("pretrain.py"),
         spec=arch_spec,
         schedule=pretrain_schedule,
-        seed=config["seed"],
+        seed=replicate_seed_of,
         # Not an output: Snakemake would delete it with a failed job's outputs.
-        resume="results/pretrain/{arch}/{subset}/resume.pt",
+        resume="results/{rep}pretrain/{arch}/{subset}/resume.pt",
     threads: config["compute"]["threads"]
     resources:
         gpu=GPU,
         runtime=pretrain_runtime,
         mem_mb=TRAIN_MEM,
     log:
-        "logs/pretrain/{arch}/{subset}.log",
+        "logs/{rep}pretrain/{arch}/{subset}.log",
     benchmark:
-        "results/benchmarks/pretrain/{arch}/{subset}.tsv"
+        "results/{rep}benchmarks/pretrain/{arch}/{subset}.tsv"
     conda:
         "../../envs/basesel.yaml"
     script:

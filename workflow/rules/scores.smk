@@ -6,10 +6,10 @@
 
 rule scores:
     input:
-        h5="results/featuremaps/{arch}/{subset}/{target}.h5",
-        features="results/features/{arch}/{subset}/{target}.h5",
+        h5="results/{rep}featuremaps/{arch}/{subset}/{target}.h5",
+        features="results/{rep}features/{arch}/{subset}/{target}.h5",
     output:
-        "results/scores/{arch}/{subset}/{target}.json",
+        "results/{rep}scores/{arch}/{subset}/{target}.json",
     params:
         code=code("scores.py"),
         s6_margin=config["scores"]["s6_margin"],
@@ -18,7 +18,7 @@ rule scores:
         runtime=size_runtime(3.0),
         mem_mb=size_mem,
     log:
-        "logs/scores/{arch}/{subset}/{target}.log",
+        "logs/{rep}scores/{arch}/{subset}/{target}.log",
     conda:
         "../../envs/basesel.yaml"
     script:
@@ -27,9 +27,9 @@ rule scores:
 
 rule baselines:
     input:
-        h5="results/features/{arch}/{subset}/{target}.h5",
+        h5="results/{rep}features/{arch}/{subset}/{target}.h5",
     output:
-        "results/baselines/{arch}/{subset}/{target}.json",
+        "results/{rep}baselines/{arch}/{subset}/{target}.json",
     params:
         code=code("baselines.py"),
         names=config["scores"]["baselines"],
@@ -37,7 +37,7 @@ rule baselines:
         runtime=size_runtime(3.0),
         mem_mb=size_mem,
     log:
-        "logs/baselines/{arch}/{subset}/{target}.log",
+        "logs/{rep}baselines/{arch}/{subset}/{target}.log",
     conda:
         "../../envs/basesel.yaml"
     script:

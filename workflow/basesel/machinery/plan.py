@@ -43,6 +43,13 @@ class Plan:
     layers: list = field(default_factory=list)  # architectures of the Appendix A.2 layer selection
     zoo: dict = field(default_factory=dict)  # name -> models.zoo_specs.ZooEntry, the models users already have
     demo: dict = field(default_factory=dict)  # name -> a zoo demo model to train here (demo_weights)
+    seed: int = 0
+    replicates: int = 1
+
+    @property
+    def replicate_folders(self) -> list[str]:
+        """The `rep` wildcard of each replicate: "" (the run itself, results/), then replicates/rK/."""
+        return ["", *[replicate_folder(k) for k in range(1, self.replicates)]]
 
     @property
     def base_models(self) -> list[tuple[str, str]]:
@@ -100,7 +107,8 @@ def check_config(config: dict) -> Plan:
     `config` must have been validated against the schema (defaults filled). Raises ConfigError
     naming the first problem found.
     """
-    plan = Plan(archs={}, targets={}, subsets=[], embedded={}, folders={})
+    plan = Plan(archs={}, targets={}, subsets=[], embedded={}, folders={}, seed=config["seed"],
+                replicates=config["replicates"])
     _check_targets(config["targets"], config["featuremaps"]["probe_per_class"], plan)
     _check_architectures(config["architectures"], plan)
     plan.demo = _check_demo(config.get("demo_weights", []))
@@ -172,6 +180,26 @@ def _check_targets(targets: list, probe: int, plan: Plan) -> None:
             _classes(t["folder"], "test", f"targets[{name}].folder")
             plan.folders[name] = t["folder"]
             plan.class_counts[name] = len(classes)
+
+
+def replicate_folder(k: int) -> str:
+    """Where replicate k >= 1 writes, under results/ (and logs/)."""
+    return f"replicates/r{k}/"
+
+
+def replicate_index(folder: str) -> int:
+    """k of a `rep` wildcard: 0 for "", k for replicates/rK/."""
+    return int(folder.rstrip("/").rsplit("r", 1)[1]) if folder else 0
+
+
+def replicate_seed(seed: int, k: int) -> int:
+    """The seed of replicate k's training and probe draws: the config's seed for replicate 0 (the
+    run itself), an independent draw of numpy's SeedSequence((seed, k)) for the others."""
+    if k == 0:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence((seed, k)).generate_state(1)[0] % 2**31)
 
 
 def made_by_workflow(path: str) -> bool:
