@@ -207,3 +207,45 @@ def test_bootstrap_intervals_are_percentiles_of_resampled_spearman():
         row = corr[(corr.arch == arch) & (corr.target == target)].iloc[0]
         assert (row.rho_lo, row.rho_hi) == pytest.approx((lo, hi), abs=1e-12)
         assert row.rho == pytest.approx(stats.spearmanr(x, y).statistic)
+
+
+def test_written_tables_mark_pairs_that_do_not_apply_and_keep_every_number(tmp_path):
+    """S5 and S6 not applicable to one model of group b/t1: that group's cells of every pair with S5
+    or S6 read "not applicable" in the written sweep, the other cells are analyze's numbers; once
+    they apply in no group, the pair's best-alpha row and the C_56 summary say so too."""
+    from basesel.io import write_tables
+    from basesel.science.analysis import EXACT, as_written
+    from basesel.science.featuremap_scores import NOT_APPLICABLE
+
+    def written(df, name):
+        results = analyze(df, alpha_step=0.05, n_boot=20)
+        write_tables(as_written(results), tmp_path / name, exact=EXACT)
+        return results, {f: pd.read_csv(tmp_path / name / f, sep="\t", keep_default_na=False)
+                         for f in ("alpha_sweep.tsv", "best_alpha.tsv", "c56_summary.tsv")}
+
+    plain = random_table(3)
+    results, files = written(plain, "plain")  # nothing marked: the files are analyze's tables
+    assert as_written(results) is results
+    one = plain.astype({"S5": object, "S6": object})
+    one.loc[(one.arch == "b") & (one.target == "t1") & (one.source == "s0"), ["S5", "S6"]] = NOT_APPLICABLE
+    results, files = written(one, "one")
+    sweep = files["alpha_sweep.tsv"]
+    with_s56 = sweep.pair.isin(["C_15", "C_16", "C_25", "C_26", "C_35", "C_36", "C_45", "C_46", "C_56"])
+    assert (sweep.loc[with_s56, "b/t1"] == NOT_APPLICABLE).all()
+    assert not (sweep.loc[~with_s56, "b/t1"] == NOT_APPLICABLE).any()
+    assert not (sweep[["a/t1", "a/t2", "b/t2", "mean"]] == NOT_APPLICABLE).any().any()
+    numbers = results["alpha_sweep.tsv"]
+    for col in ("a/t1", "mean"):
+        assert np.allclose(sweep[col].astype(float), numbers[col], rtol=1e-5)
+    assert np.allclose(sweep.loc[~with_s56, "b/t1"].astype(float), numbers.loc[~with_s56, "b/t1"], rtol=1e-5)
+    assert "" not in set(files["best_alpha.tsv"].best_alpha.astype(str))
+
+    nowhere = plain.astype({"S5": object, "S6": object})
+    nowhere.loc[nowhere.source == "s0", ["S5", "S6"]] = NOT_APPLICABLE  # in every group
+    results, files = written(nowhere, "nowhere")
+    best = files["best_alpha.tsv"].set_index("pair")
+    assert (best.loc["C_56"] == NOT_APPLICABLE).all() and (best.loc["C_15"] == NOT_APPLICABLE).all()
+    assert float(best.loc["C_12", "best_alpha"]) == results["best_alpha.tsv"].set_index("pair").loc["C_12", "best_alpha"]
+    assert (files["c56_summary.tsv"].basesel == NOT_APPLICABLE).all()
+    assert (files["alpha_sweep.tsv"].query("pair == 'C_56'")["mean"] == NOT_APPLICABLE).all()
+    assert not (files["alpha_sweep.tsv"] == "").any().any()  # no empty cell where a score does not apply

@@ -305,6 +305,13 @@ def test_a_tiny_zoo_runs_through_the_workflow(tmp_path):
     assert summary["not_applicable"]["S5"] == ["zoo/colours", "zoo/shapes"]
     corr = pd.read_csv(results / "analysis/correlations.tsv", sep="\t")
     assert set(corr.arch) == {"zoo"} and "S5" not in set(corr.metric)
+    # the C_56 tables say "not applicable" where S5 or S6 does not apply, never an empty cell
+    sweep = pd.read_csv(results / "analysis/alpha_sweep.tsv", sep="\t", keep_default_na=False)
+    assert (sweep.loc[sweep.pair == "C_56", ["zoo/colours", "zoo/shapes"]] == NOT_APPLICABLE).all().all()
+    with_s56 = sweep.pair.str.contains("5|6")  # an empty cell elsewhere is an undefined rho (a constant score)
+    assert (sweep.loc[with_s56, ["zoo/colours", "zoo/shapes", "mean"]] == NOT_APPLICABLE).all().all()
+    c56 = pd.read_csv(results / "analysis/c56_summary.tsv", sep="\t", keep_default_na=False)
+    assert (c56.basesel == NOT_APPLICABLE).all()  # S5 and S6 apply in neither group
     cards = {p.stem: json.loads(p.read_text()) for p in (results / "zoo").glob("*.json")}
     assert cards["vit_glyphs"]["preprocess"]["input_size"] == 32  # its snapshot's own data config
     assert cards["tv_resnet18_shapes"]["preprocess"]["input_size"] == 64  # the entry's
@@ -353,6 +360,49 @@ def test_rank_takes_zoo_specs_and_says_what_it_fed(resnet_weights, target, tmp_p
     assert one.returncode == 0, one.stderr
     assert "none with one candidate" in one.stdout and "nan" not in one.stdout.lower()
     assert json.loads((tmp_path / "o1" / "rank.json").read_text())["agreement_kendall_tau"] is None
+
+
+def test_rank_names_an_input_size_a_candidate_cannot_take_before_scoring_any(resnet_weights, target, tmp_path):
+    """A ViT built for 224 px given --input-size 64 behind a ResNet that takes it: the error names the
+    ViT and the size before the ResNet is scored, and no ranking is written."""
+    from safetensors.torch import save_file
+
+    from test_rank import basesel_rank
+
+    vit = timm().create_model("vit_tiny_patch16_224", pretrained=False)
+    save_file({k: v.contiguous() for k, v in vit.state_dict().items()}, str(tmp_path / "vit.safetensors"))
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "train").symlink_to(Path(target.path.iloc[0]).parents[1])
+    out = basesel_rank("--data", root, "--model", f"timm:resnet18={resnet_weights / 'r18.safetensors'}",
+                       "--model", f"timm:vit_tiny_patch16_224={tmp_path / 'vit.safetensors'}",
+                       "--probe-per-class", 3, "--input-size", 64, "--out", tmp_path / "o")
+    assert out.returncode != 0
+    assert "vit: an input of 64 px does not go through the model" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and "probe set:" not in out.stderr  # named before any scoring
+    assert not (tmp_path / "o" / "rank.tsv").exists()
+
+
+def test_a_basesel_checkpoint_as_a_zoo_entry_reads_as_the_network_itself(tmp_path):
+    """`arch: basesel` (a checkpoint of another run): the probed layer is the registry's, read as a
+    hook on the network itself would read it, fed at the checkpoint's own input size."""
+    from basesel.models.paper import ArchSpec, build_model, checkpoint_dict
+
+    spec = ArchSpec("resnet18", 0.125, 48, 5)
+    torch.manual_seed(0)
+    model = build_model(spec).eval()
+    torch.save(checkpoint_dict(model, spec, subset="cw2-0", val_acc=0.5, train_images=80), tmp_path / "m.pt")
+    probed = zoo.open_entry(entry({"name": "ours", "arch": "basesel", "weights": str(tmp_path / "m.pt")}))
+    x = torch.randn(2, 3, 48, 48)
+    seen = {}
+    handle = model.layer4.register_forward_hook(lambda m, i, o: seen.setdefault("map", o))
+    with torch.no_grad():
+        logits = model(x)
+    handle.remove()
+    cap = read(probed, x)
+    assert torch.equal(cap.featuremap, seen["map"]) and torch.equal(cap.logits, logits)
+    assert probed.preprocess.input_size == 48 and probed.attrs["source_val_acc"] == 0.5
+    assert zoo.check_input(probed)[0] == tuple(seen["map"].shape[1:])
 
 
 def test_pickled_requests_are_never_loaded(tmp_path):

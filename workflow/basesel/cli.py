@@ -46,14 +46,14 @@ def cmd_scores(args) -> int:
 def cmd_analyze(args) -> int:
     """The workflow's analysis of any score table."""
     from .io import read_tsv, write_tables
-    from .science.analysis import EXACT, analyze
+    from .science.analysis import EXACT, analyze, as_written
 
     try:
         table = read_tsv(args.table)
     except FileNotFoundError:
         raise BaseselError(f"no such table: {args.table}") from None
     results = analyze(table, alpha_step=args.alpha_step, n_boot=args.bootstrap, seed=args.seed)
-    write_tables(results, args.outdir, exact=EXACT)
+    write_tables(as_written(results), args.outdir, exact=EXACT)
     c = results["summary.json"]["c56"]
     print(f"wrote {args.outdir}/: {' '.join(results)}")
     print(f"C_56: best alpha {c['best_alpha']}, mean rho {c['mean_rho']}, leave-one-group-out rho {c['leave_one_group_out_rho']}")

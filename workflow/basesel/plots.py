@@ -127,6 +127,9 @@ def figure3(sweep: pd.DataFrame, best: pd.DataFrame):
     """rho of C_ij(alpha) against alpha, a line per (arch, target), a panel per pair."""
     pairs = list(dict.fromkeys(sweep.pair))
     group_cols = [c for c in sweep.columns if c not in ("pair", "alpha", "mean")]
+    # cells of a pair that does not apply in a group are marked in the files; nothing to draw there
+    sweep = sweep.assign(**as_numbers(sweep[[*group_cols, "mean"]]))
+    best = best.assign(best_alpha=as_numbers(best[["best_alpha"]]).best_alpha)
     targets = sorted({g.split("/", 1)[1] for g in group_cols})
     colours = dict(zip(targets, plt.get_cmap("tab10").colors))
     cols = 5
@@ -139,10 +142,12 @@ def figure3(sweep: pd.DataFrame, best: pd.DataFrame):
             arch, target = g.split("/", 1)
             ax.plot(frame.alpha, frame[g], ARCH_STYLES.get(arch, "-"), color=colours[target], lw=0.9, label=g)
         ax.plot(frame.alpha, frame["mean"], color="black", lw=1.6, label="mean")
-        if np.isfinite(best.loc[pair, "best_alpha"]):
-            ax.axvline(best.loc[pair, "best_alpha"], color="grey", lw=0.6)
+        alpha = best.loc[pair, "best_alpha"]
+        if np.isfinite(alpha):
+            ax.axvline(alpha, color="grey", lw=0.6)
         i, j = pair[2], pair[3]
-        ax.set_title(f"(1-a)*S{i} + a*S{j}  best a={best.loc[pair, 'best_alpha']:.3f}", fontsize=8)
+        ax.set_title(f"(1-a)*S{i} + a*S{j}  " + (f"best a={alpha:.3f}" if np.isfinite(alpha) else "not applicable"),
+                     fontsize=8)
         ax.axhline(0, color="black", lw=0.4)
     for ax in axes[-1]:
         ax.set_xlabel("alpha")

@@ -181,7 +181,7 @@ def run_rank(args) -> int:
     """`basesel rank` (cli.py parses its arguments): rank the candidates, write rank.tsv, rank.json
     and rank.svg to args.out, print the ranking and how each other score agrees with it."""
     from .compute.training import pick_device
-    from .models.zoo import load_candidates
+    from .models.zoo import check_input, load_candidates
     from .science.analysis import PAPER_C56
 
     alpha, winner, requested = _requested(args)
@@ -192,6 +192,8 @@ def run_rank(args) -> int:
     rows = train_rows(args.data, args.probe_per_class)
     probe = probe_set(rows, args.probe_per_class, args.seed)
     candidates = [c for spec in args.model for c in load_candidates(spec, args.input_size)]
+    for c in candidates:
+        check_input(c)  # an input size a candidate cannot take is named before any candidate is scored
     names = [c.name for c in candidates]
     if len(set(names)) < len(names):
         for i, c in enumerate(candidates):

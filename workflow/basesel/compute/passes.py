@@ -122,15 +122,9 @@ def write_features_file(probed: Probed, target_index: pd.DataFrame, out_path, *,
     with pass_file(out_path) as (f, writer):
         for sl, cap in read_pass(probed, rows, batch_size=batch_size, device=device, preload_max_mb=preload_max_mb,
                                  workers=workers, label="[features]", dataset=dataset):
-            pen = cap.penultimate.float().cpu().numpy()
-            if "features" not in f:
-                create_rows(f, "features", len(rows), pen.shape[1:])
-            writer.put("features", sl, pen)
+            writer.put_rows("features", len(rows), sl, cap.penultimate.float().cpu().numpy())
             if cap.logits is not None:  # a model without a classifier head has no source softmax
-                probs = torch.softmax(cap.logits.float(), dim=1).cpu().numpy()
-                if "source_probs" not in f:
-                    create_rows(f, "source_probs", len(rows), probs.shape[1:])
-                writer.put("source_probs", sl, probs)
+                writer.put_rows("source_probs", len(rows), sl, torch.softmax(cap.logits.float(), dim=1).cpu().numpy())
         writer.join()
         f["feature_labels"] = rows.label.to_numpy().astype(np.int64)
         f["feature_split"] = split
@@ -146,10 +140,7 @@ def write_featuremap_file(probed: Probed, probe: pd.DataFrame, out_path, *, batc
     with pass_file(out_path) as (f, writer):
         for sl, cap in read_pass(probed, probe, batch_size=batch_size, device=device, preload_max_mb=preload_max_mb,
                                  workers=workers, label="[featuremaps]", dataset=dataset):
-            fm = cap.featuremap.float().cpu().numpy()
-            if "featuremaps" not in f:
-                create_rows(f, "featuremaps", len(probe), fm.shape[1:])
-            writer.put("featuremaps", sl, fm)
+            writer.put_rows("featuremaps", len(probe), sl, cap.featuremap.float().cpu().numpy())
         writer.join()
         f["labels"] = probe.label.to_numpy().astype(np.int64)
         f["probe_index"] = probe.train_position.to_numpy().astype(np.int64)
@@ -180,6 +171,13 @@ class _Writer:
         if self.error is not None:
             raise self.error
         self.queue.put((name, sl, value))
+
+    def put_rows(self, name, n, sl, value):
+        """Queue `value` as rows `sl` of the file's dataset `name` of `n` rows, created (create_rows)
+        at its first batch, when the shape of a row is known."""
+        if name not in self.f:
+            create_rows(self.f, name, n, value.shape[1:])
+        self.put(name, sl, value)
 
     def join(self):
         if self.thread.is_alive():

@@ -187,6 +187,7 @@ def probed(model: nn.Module, spec: ArchSpec, name: str) -> Hooked:
 
 
 def load_probed(path, name: str | None = None) -> tuple[Hooked, ArchSpec, dict]:
-    """load_checkpoint, then `probed`: (the model as read, its spec, the checkpoint's other fields)."""
+    """load_checkpoint, then `probed`: (the model as read, in eval mode as every family is read, its
+    spec, the checkpoint's other fields)."""
     model, spec, ckpt = load_checkpoint(path)
-    return probed(model, spec, name or str(path)), spec, ckpt
+    return probed(model.eval(), spec, name or str(path)), spec, ckpt

@@ -336,6 +336,48 @@ def analyze(df: pd.DataFrame, *, alpha_step: float = 0.001, n_boot: int = 1000, 
             "c56_summary.tsv": c56_summary(best), "leaderboard.tsv": board, "summary.json": _plain(summary)}
 
 
+def as_written(results: dict) -> dict:
+    """analyze's tables as the files hold them: NOT_APPLICABLE, never an empty cell, where a pair
+    C_ij uses a score that does not apply in a group (summary.json's "not_applicable": S5 and S6 of
+    a zoo model whose probed layer has no zeros), in that group's column of the alpha sweep, in its
+    mean where it applies in no group, and in the pair's best-alpha row and the C_56 summary then.
+    An empty cell that is left means undefined (a score constant over a group has no rank
+    correlation), never not applicable. The numbers are those of analyze, unchanged."""
+    na = {m: set(g) for m, g in results["summary.json"].get("not_applicable", {}).items()}
+    sweep, best = results["alpha_sweep.tsv"], results["best_alpha.tsv"]
+    group_cols = [c for c in sweep.columns if c not in ("pair", "alpha", "mean")]
+    left_out = {pair: na.get(f"S{pair[2]}", set()) | na.get(f"S{pair[3]}", set()) for pair in best.pair}
+    if not any(left_out.values()):
+        return results
+    out = dict(results)
+    sweep = sweep.copy()
+    for col in [*group_cols, "mean"]:
+        marks = sweep.pair.map(lambda pair: col in left_out[pair] if col != "mean"
+                               else set(group_cols) <= left_out[pair])
+        if marks.any():
+            sweep[col] = _marked(sweep[col], marks)
+    out["alpha_sweep.tsv"] = sweep
+    nowhere = best.pair.map(lambda pair: set(group_cols) <= left_out[pair])
+    if nowhere.any():
+        best = best.copy()
+        for col in best.columns.drop("pair"):
+            best[col] = _marked(best[col], nowhere)
+        out["best_alpha.tsv"] = best
+        if nowhere[best.pair == "C_56"].any():
+            c56 = results["c56_summary.tsv"].copy()
+            c56["basesel"] = NOT_APPLICABLE
+            out["c56_summary.tsv"] = c56
+    return out
+
+
+def _marked(column: pd.Series, marks: pd.Series) -> pd.Series:
+    """`column` with NOT_APPLICABLE where `marks`; numbers as io.write_tables writes floats (%.6g),
+    since a column of text and numbers is written as text."""
+    text = column.map(lambda v: f"{v:.6g}" if isinstance(v, (float, np.floating)) and np.isfinite(v)
+                      else ("" if isinstance(v, (float, np.floating)) else v))
+    return text.mask(marks.to_numpy(), NOT_APPLICABLE)
+
+
 def _plain(obj):
     if isinstance(obj, dict):
         return {k: _plain(v) for k, v in obj.items()}

@@ -58,11 +58,16 @@ def across(tables: list[pd.DataFrame], alpha_step: float) -> dict:
     means = cases.groupby(["replicate", "score"], sort=False)[["weighted_tau", "rho"]].mean()
     order = list(dict.fromkeys(cases.score))
     summary = _summary(means, order, len(tables))
+    nowhere = summary.score[summary.mean_weighted_tau.isna()].tolist()  # applies in no case (zoo S5, S6)
+    summary = summary[~summary.score.isin(nowhere)]
+    cases = cases[~cases.score.isin(nowhere)]
     wins, pairwise = win_rates(cases)
     summary["wins"] = summary.score.map(wins).fillna(0.0)
     summary = summary.sort_values("mean_weighted_tau", ascending=False, kind="stable").reset_index(drop=True)
-    doc = {"replicates": len(tables), "c56_best_alpha": alphas,
+    doc = {"replicates": len(tables), "c56_best_alpha": [a if np.isfinite(a) else None for a in alphas],
            "conclusions": conclusions(means, summary, len(tables))}
+    if nowhere:
+        doc["not_applicable"] = nowhere
     return {"replicates.tsv": summary, "win_rates.tsv": pairwise, "replicates.json": doc}
 
 
