@@ -235,21 +235,30 @@ def cell(counts):
     return ", ".join(parts) + f" ({sum(counts.values()):,} jobs)"
 
 
-def render(embedded_plans, paper_plans):
-    lines = [README_START, "", "| edit | embedded default | paper scale (`configs/paper.yaml`) |", "|---|---|---|"]
-    for label, _ in EDITS:
-        lines.append(f"| {label} | {cell(embedded_plans[label].counts)} | {cell(paper_plans[label].counts)} |")
-    lines += ["", README_END]
+def render(markers, header, edits, left, right):
+    """A README rerun table between its two markers: a row per edit, the two configs' job counts."""
+    start, end = markers
+    lines = [start, "", header, "|---|---|---|"]
+    for label, _ in edits:
+        lines.append(f"| {label} | {cell(left[label].counts)} | {cell(right[label].counts)} |")
+    lines += ["", end]
     return "\n".join(lines)
 
 
-def test_readme_table_is_generated_from_these_plans(embedded, paper):
+def check_readme(markers, table, what):
+    """The README holds `table` between `markers`; with BASESEL_WRITE_README=1, write it there first."""
     text = (ROOT / "README.md").read_text()
-    table = render(embedded[1], paper[1])
     if os.environ.get("BASESEL_WRITE_README"):
-        text = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda m: table, text, flags=re.S)
+        start, end = markers
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda m: table, text, flags=re.S)
         (ROOT / "README.md").write_text(text)
-    assert table in text, "README.md's rerun table is out of date: rerun with BASESEL_WRITE_README=1"
+    assert table in text, f"README.md's {what} is out of date: rerun with BASESEL_WRITE_README=1"
+
+
+def test_readme_table_is_generated_from_these_plans(embedded, paper):
+    table = render((README_START, README_END), "| edit | embedded default | paper scale (`configs/paper.yaml`) |",
+                   EDITS, embedded[1], paper[1])
+    check_readme((README_START, README_END), table, "rerun table")
 
 
 def test_paper_scale_cluster_grain(tmp_path_factory):
@@ -375,22 +384,10 @@ def test_a_zoo_reruns_exactly_what_an_edit_invalidates(zoo_demo, anchors, label)
         assert plans[label].counts == zoo_expected(label, config), label
 
 
-def render_zoo(demo_plans, anchor_plans):
-    lines = [ZOO_START, "", "| edit | zoo demo (`configs/zoo.yaml`) | the anchors' zoo (`configs/anchors.yaml`) |",
-             "|---|---|---|"]
-    for label, _ in ZOO_EDITS:
-        lines.append(f"| {label} | {cell(demo_plans[label].counts)} | {cell(anchor_plans[label].counts)} |")
-    lines += ["", ZOO_END]
-    return "\n".join(lines)
-
-
 def test_readme_zoo_table_is_generated_from_these_plans(zoo_demo, anchors):
-    text = (ROOT / "README.md").read_text()
-    table = render_zoo(zoo_demo[1], anchors[1])
-    if os.environ.get("BASESEL_WRITE_README"):
-        text = re.sub(re.escape(ZOO_START) + ".*?" + re.escape(ZOO_END), lambda m: table, text, flags=re.S)
-        (ROOT / "README.md").write_text(text)
-    assert table in text, "README.md's zoo rerun table is out of date: rerun with BASESEL_WRITE_README=1"
+    table = render((ZOO_START, ZOO_END), "| edit | zoo demo (`configs/zoo.yaml`) | the anchors' zoo (`configs/anchors.yaml`) |",
+                   ZOO_EDITS, zoo_demo[1], anchors[1])
+    check_readme((ZOO_START, ZOO_END), table, "zoo rerun table")
 
 
 def test_anchors_plan_at_cluster_grain(tmp_path_factory):
