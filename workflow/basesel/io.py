@@ -75,7 +75,11 @@ def read_json(path):
         return json.load(fh)
 
 
-def write_tables(tables: dict, outdir, float_format: str = "%.6g", exact=()) -> None:
+# How floats are written to result tables: 6 significant digits.
+FLOAT_FORMAT = "%.6g"
+
+
+def write_tables(tables: dict, outdir, float_format: str = FLOAT_FORMAT, exact=()) -> None:
     """Write named tables (file name -> DataFrame, or a JSON-ready dict for .json names) to
     `outdir`; floats at `float_format`, except in the tables named in `exact`."""
     for name, table in tables.items():

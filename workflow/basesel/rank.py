@@ -265,7 +265,7 @@ def _requested(args) -> tuple[float, str | None, list[str]]:
 
 def _write_and_print(args, table: pd.DataFrame, requested: list, by: str, why: str, alpha: float,
                      probe_images: int) -> None:
-    from .io import json_safe, write_json, write_tsv
+    from .io import FLOAT_FORMAT, json_safe, write_json, write_tsv
     from .plots import rank_figure, save
 
     shown = [*dict.fromkeys([by, *requested]), *[s for s in table.columns if s in RANKABLE and s not in requested
@@ -273,7 +273,7 @@ def _write_and_print(args, table: pd.DataFrame, requested: list, by: str, why: s
     ranked = rank(table, by)[["rank", "model", *shown, "arch", "layer", "input_size", "input", "not_applicable"]]
     agree = agreement(ranked, by, shown)
     out = Path(args.out)
-    write_tsv(ranked, out / "rank.tsv", float_format="%.6g")
+    write_tsv(ranked, out / "rank.tsv", float_format=FLOAT_FORMAT)
     write_json({"ranked_by": by, "why": why, "alpha": alpha, "data": str(args.data), "probe_images": probe_images,
                 "agreement_kendall_tau": json_safe(agree) if len(ranked) > 1 else None,
                 "candidates": [json_safe(row) for row in ranked.to_dict(orient="records")]}, out / "rank.json")

@@ -371,9 +371,11 @@ def as_written(results: dict) -> dict:
 
 
 def _marked(column: pd.Series, marks: pd.Series) -> pd.Series:
-    """`column` with NOT_APPLICABLE where `marks`; numbers as io.write_tables writes floats (%.6g),
-    since a column of text and numbers is written as text."""
-    text = column.map(lambda v: f"{v:.6g}" if isinstance(v, (float, np.floating)) and np.isfinite(v)
+    """`column` with NOT_APPLICABLE where `marks`; numbers as io.write_tables writes floats, since a
+    column of text and numbers is written as text."""
+    from ..io import FLOAT_FORMAT
+
+    text = column.map(lambda v: FLOAT_FORMAT % v if isinstance(v, (float, np.floating)) and np.isfinite(v)
                       else ("" if isinstance(v, (float, np.floating)) else v))
     return text.mask(marks.to_numpy(), NOT_APPLICABLE)
 
