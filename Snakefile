@@ -30,6 +30,7 @@ include: "workflow/rules/layers.smk"
 
 onstart:
     slurm_site_check()
+    local_scheduler()
     warm_start()
 
 

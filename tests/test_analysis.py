@@ -249,3 +249,27 @@ def test_written_tables_mark_pairs_that_do_not_apply_and_keep_every_number(tmp_p
     assert (files["c56_summary.tsv"].basesel == NOT_APPLICABLE).all()
     assert (files["alpha_sweep.tsv"].query("pair == 'C_56'")["mean"] == NOT_APPLICABLE).all()
     assert not (files["alpha_sweep.tsv"] == "").any().any()  # no empty cell where a score does not apply
+
+
+def test_weighted_tau_rows_is_scipys_row_by_row():
+    """The vectorised weighted tau of the bootstrap equals scipy.stats.weightedtau per row, on
+    bootstrap resamples (repeated models: ties in both series), ties in one series alone, +inf
+    (S3) and constant rows (NaN)."""
+    from scipy import stats as sps
+
+    from basesel.science import stats
+
+    rng = np.random.default_rng(4)
+    score, acc = rng.normal(size=11), rng.uniform(0.2, 0.9, size=11)
+    score[3] = score[7]  # a tie in the score alone
+    acc[1] = acc[5]  # and one in accuracy alone
+    idx = stats.resamples(rng, 11, 300)
+    x, y = score[idx], acc[idx]
+    x[0] = 1.0  # a constant row: NaN
+    x[1, :3] = np.inf
+    got = stats.weighted_tau_rows(x, y)
+    want = np.array([stats.weighted_tau(a, b) for a, b in zip(x, y)])
+    assert np.isnan(got[0]) and np.isnan(want[0])
+    np.testing.assert_allclose(got[1:], want[1:], rtol=0, atol=1e-14)
+    assert want[2] == pytest.approx(sps.weightedtau(x[2], y[2]).statistic)
+    assert len(np.unique(np.round(got[1:], 6))) > 100  # the rows differ: the test compares values, not one number

@@ -49,6 +49,32 @@ def test_hscore_matches_closed_form():
     assert hscore(f, y) == pytest.approx(np.trace(np.linalg.inv(cov) @ between))
 
 
+@pytest.mark.parametrize("n,d", [(12, 40), (30, 30)])
+def test_hscore_is_the_pseudo_inverse_formula_when_cov_is_singular(n, d):
+    """n <= d: cov(f) has rank n - 1; hscore (one thin SVD of the features) equals the d x d formula
+    with numpy's pseudo-inverse at the same cut-off, and a constant feature changes nothing."""
+    f, y, _ = data(n=n, d=d)
+    c = f - f.mean(0)
+    means = np.stack([c[y == k].mean(0) for k in range(3)])[y]
+    between = (means - means.mean(0)).T @ (means - means.mean(0)) / n
+    expected = np.trace(np.linalg.pinv(c.T @ c / n, rcond=1e-10, hermitian=True) @ between)
+    assert hscore(f, y) == pytest.approx(expected, rel=1e-8)
+    assert hscore(np.hstack([f, np.full((n, 1), 3.0)]), y) == pytest.approx(expected, rel=1e-8)
+
+
+@pytest.mark.parametrize("n,d", [(80, 6), (12, 40), (50, 1)])
+def test_ledoit_wolf_shrinkage_is_scikit_learns(n, d):
+    from sklearn.covariance import ledoit_wolf_shrinkage as sklearn_shrinkage
+
+    from basesel.science.transfer.hscore import ledoit_wolf_shrinkage
+
+    f, y, _ = data(n=n, d=d)
+    c = f - f.mean(0)
+    a, mu = ledoit_wolf_shrinkage(c, np.linalg.svd(c, compute_uv=False))
+    assert a == pytest.approx(sklearn_shrinkage(c, assume_centered=True), rel=1e-10, abs=1e-15)
+    assert mu == pytest.approx(np.trace(c.T @ c / n) / d, rel=1e-12)
+
+
 def published_shrunk_hscore(f, y):
     """Ibrahim, Ponomareva and Mazumder (2022): tr(pinv(Sigma_LW) (1 - a) Sigma_g), transcribed, with
     Sigma_g the (biased) covariance of the features with every sample replaced by its class mean."""
@@ -324,3 +350,14 @@ def test_sfda_is_the_authors_algorithm_but_for_the_exact_eigenvalue():
     assert approx == pytest.approx(authors_sfda(f, y), rel=1e-10)
     exact = sfda(f, y)
     assert exact != approx and exact == pytest.approx(approx, rel=1e-2)
+
+
+def test_sfda_with_more_features_than_images_is_the_authors_algorithm():
+    """d > n, as for the probe sets (100 images, 128 to 1,024 features): S_W is singular before its
+    shrinkage, and the Cholesky solve still equals the authors' generalised eigenproblem."""
+    from basesel.science.transfer.sfda import power_iteration
+
+    rng = np.random.default_rng(11)
+    y = np.repeat([0, 1, 2, 3, 4], [12, 10, 8, 6, 4])
+    f = rng.normal(size=(len(y), 90)) * 0.1 + 0.05 * rng.normal(size=(5, 90))[y]
+    assert sfda(f, y, largest_eigenvalue=power_iteration) == pytest.approx(authors_sfda(f, y), rel=1e-8)

@@ -226,3 +226,26 @@ def test_cuda_asked_on_a_node_without_one_is_named(tiny_run, tmp_path):
     assert "no CUDA device is visible on this node" in log and "Traceback" not in log
     assert not (work / target).exists() and leftovers(work / "results") == []
     assert planned_jobs(work, TINY, target).counts == {"features": 1}
+
+
+def test_local_runs_drop_the_job_rate_limiter_and_cluster_runs_keep_it():
+    """machinery.scheduler: a local run's scheduler loses the limiter whose timer chains cost a
+    third of Snakemake's CPU time; a SLURM run keeps it; the pinned Snakemake still has it, and
+    re-arms the scheduler through it (so that an upgrade that changes either is noticed here)."""
+    import inspect
+    from types import SimpleNamespace
+
+    from snakemake.scheduling.job_scheduler import JobScheduler
+
+    from basesel.machinery.scheduler import drop_local_rate_limit
+
+    def workflow(executor):
+        return SimpleNamespace(executor_plugin=SimpleNamespace(name=executor),
+                               scheduler=SimpleNamespace(job_rate_limiter=object()))
+
+    local, slurm = workflow("local"), workflow("slurm")
+    assert drop_local_rate_limit(local) and local.scheduler.job_rate_limiter is None
+    assert not drop_local_rate_limit(slurm) and slurm.scheduler.job_rate_limiter is not None
+    assert not drop_local_rate_limit(SimpleNamespace(executor_plugin=None))
+    assert "self.job_rate_limiter = (" in inspect.getsource(JobScheduler.__init__)
+    assert "self._schedule_reevalutation(self.job_rate_limiter.timespan)" in inspect.getsource(JobScheduler.schedule)

@@ -6,6 +6,13 @@
 WARM = {"process": None, "socket": None}
 
 
+def local_scheduler():
+    """A local run's scheduler without the job-rate limiter's timer chains (basesel/machinery/scheduler.py)."""
+    from basesel.machinery.scheduler import drop_local_rate_limit
+
+    drop_local_rate_limit(workflow)
+
+
 def warm_start():
     local = workflow.executor_plugin is not None and workflow.executor_plugin.name == "local"
     if not (local and config["compute"]["warm_start"] and workflow.exec_mode.name == "DEFAULT") or workflow.touch:
