@@ -68,17 +68,28 @@ def loader_workers(device: torch.device, threads: int) -> int:
 def _batches(dataset, batch_size: int, shuffle: bool, generator: torch.Generator | None, workers: int, pin: bool):
     """Batches of `dataset` in the order a DataLoader(batch_size, shuffle, generator) gives them.
 
-    A decoded TensorDataset is indexed a whole batch at a time (the sampler hands it the batch's
-    index list): the same batches, values and random draws as the DataLoader's per-sample fetch and
-    collate, without their per-sample cost, which exceeds the training step of a small head.
+    A decoded TensorDataset is sliced a whole batch at a time by a tensor of indices: the same
+    batches, values and random draws as the DataLoader's per-sample fetch and collate (or its
+    batch sampler's list of indices), without their per-batch cost, which exceeds the training
+    step of a small head.
     """
-    if not isinstance(dataset, torch.utils.data.TensorDataset):
+    if not isinstance(dataset, torch.utils.data.TensorDataset) or (shuffle and generator is None):
         return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                                            num_workers=workers, pin_memory=pin, drop_last=False)
-    sampler = (torch.utils.data.RandomSampler(dataset, generator=generator) if shuffle
-               else torch.utils.data.SequentialSampler(dataset))
-    return torch.utils.data.DataLoader(dataset, batch_size=None, generator=generator, num_workers=0, pin_memory=pin,
-                                       sampler=torch.utils.data.BatchSampler(sampler, batch_size, drop_last=False))
+    return _tensor_batches(dataset.tensors, batch_size, generator if shuffle else None, pin)
+
+
+def _tensor_batches(tensors, batch_size: int, generator: torch.Generator | None, pin: bool):
+    n = len(tensors[0])
+    if generator is None:
+        order = torch.arange(n)
+    else:  # the DataLoader's draws from `generator`, in its order:
+        torch.empty((), dtype=torch.int64).random_(generator=generator)  # its iterator's base seed,
+        order = torch.randperm(n, generator=generator)  # RandomSampler's permutation,
+        torch.randperm(n, generator=generator)  # and the one it draws for a remainder of n % n = 0 samples
+    for start in range(0, n, batch_size):
+        batch = tuple(t[order[start:start + batch_size]] for t in tensors)
+        yield tuple(t.pin_memory() for t in batch) if pin else batch
 
 
 def evaluate(model: nn.Module, dataset, batch_size: int, device, prepare) -> tuple[float, float]:

@@ -52,11 +52,14 @@ from pathlib import Path
 
 ENV = "BASESEL_WARM"  # the socket path, set for the jobs of a local run
 CHILD = "BASESEL_WARM_CHILD"  # set in a forked child: run the script here
+# snakemake.iocontainers: the class of the job's pickled snakemake object, which each child would
+# otherwise import when it unpickles it (Snakemake's own preamble pays that in the job's process).
 PRELOAD = ("torch", "torchvision", "numpy", "pandas", "h5py", "scipy.linalg", "scipy.stats", "sklearn.covariance",
-           "sklearn.mixture", "PIL.Image", "threadpoolctl", "basesel.compute.passes", "basesel.compute.layers",
-           "basesel.compute.curves", "basesel.compute.finetune", "basesel.compute.pretrain", "basesel.science.analysis",
-           "basesel.science.experiments", "basesel.science.costs", "basesel.science.transfer", "basesel.plots",
-           "basesel.data.synthetic", "basesel.data.tvdatasets", "basesel.data.folders", "basesel.machinery.glue")
+           "sklearn.mixture", "PIL.Image", "threadpoolctl", "snakemake.iocontainers", "basesel.compute.passes",
+           "basesel.compute.layers", "basesel.compute.curves", "basesel.compute.finetune", "basesel.compute.pretrain",
+           "basesel.models.zoo", "basesel.science.analysis", "basesel.science.experiments", "basesel.science.costs",
+           "basesel.science.pair_scores", "basesel.science.transfer", "basesel.plots", "basesel.data.synthetic",
+           "basesel.data.tvdatasets", "basesel.data.folders", "basesel.machinery.glue")
 IDLE_SECONDS = 3600
 SOCKET_NAME = "warm.sock"
 MAX_MESSAGE = 256 * 2**20  # a job's config and snakemake object are far smaller

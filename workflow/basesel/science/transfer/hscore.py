@@ -10,11 +10,12 @@ always invertible for non-constant data, and a its shrinkage intensity. Covarian
 TLlib's code divides cov(E[f | y]) by n - 1, a constant factor for a target that changes no
 ranking (docs/metrics.md).
 
-Both are computed from one thin SVD of the centred features F = U S V^T (n x d): cov(f) = F^T F / n
-has the eigenvectors V and eigenvalues S^2 / n, and Sigma_LW the same eigenvectors with (1 - a)
-S^2 / n + a mu (a mu on the rest of R^d), so neither d x d matrix is formed or inverted. With
-n = 100 to 400 images and d up to 1,024 features that is the same value, up to rounding, at a
-fraction of the cost of a d x d eigendecomposition.
+Both are computed from the right singular vectors V and squared singular values S^2 of the centred
+features F (n x d): cov(f) = F^T F / n has the eigenvectors V and eigenvalues S^2 / n, and Sigma_LW
+the same eigenvectors with (1 - a) S^2 / n + a mu (a mu on the rest of R^d), so no d x d matrix is
+inverted. With fewer images than features (100 to 400 images, up to 1,024 features in the embedded
+default) they come from a thin SVD of F, which costs O(n^2 d) instead of the d x d
+eigendecomposition's O(d^3); otherwise from the eigendecomposition of F^T F, as before.
 """
 from __future__ import annotations
 
@@ -37,25 +38,36 @@ def class_mean_rows(f, y, k):
     return g
 
 
+def spectrum(f) -> tuple[np.ndarray, np.ndarray]:
+    """(S^2, V^T) of `f` (n, d), largest first: by a thin SVD of f when n < d (min(n, d) values),
+    else by the eigendecomposition of f^T f (d values; rounding can leave tiny ones negative)."""
+    n, d = f.shape
+    if n < d:
+        _, s, vt = np.linalg.svd(f, full_matrices=False)
+        return s ** 2, vt
+    lam, v = np.linalg.eigh(f.T @ f)
+    return lam[::-1], v[:, ::-1].T
+
+
 def hscore(features, labels, probs=None) -> float:
     """H-score of features (n, d) for labels (n,); `probs` is unused (the common signature)."""
     f, y, k = features_labels("H-score", features, labels)
     f = f - f.mean(axis=0)
     if not f.any():
         return 0.0  # all features constant: nothing to transfer, and no direction to invert
-    _, s, vt = np.linalg.svd(f, full_matrices=False)
-    # pinv(cov) keeps the eigenvalues s^2 / n above RCOND times the largest and inverts them;
-    # tr(V diag(n / s^2) V^T G^T G / n) = ||G V / s||^2 over the directions kept.
-    keep = s ** 2 > RCOND * s[0] ** 2
+    lam, vt = spectrum(f)
+    # pinv(cov) keeps the eigenvalues lam / n whose size is above RCOND times the largest and
+    # inverts them: tr(V diag(n / lam) V^T G^T G / n) = sum of ||G v||^2 / lam over those kept.
+    keep = np.abs(lam) > RCOND * np.abs(lam).max()
     proj = class_mean_rows(f, y, k) @ vt[keep].T
-    return finite("H-score", ((proj / s[keep]) ** 2).sum())
+    return finite("H-score", ((proj ** 2).sum(axis=0) / lam[keep]).sum())
 
 
-def ledoit_wolf_shrinkage(f, s) -> tuple[float, float]:
-    """(a, mu) of scikit-learn's ledoit_wolf(f, assume_centered=True) for centred `f` with singular
-    values `s`: its shrinkage intensity and mu = tr(cov) / d, from the same sums scikit-learn forms
-    (sum of the squared entries of F^T F, which is sum(s^4); sum over samples of ||f_i||^4) without
-    the d x d products."""
+def ledoit_wolf_shrinkage(f, lam) -> tuple[float, float]:
+    """(a, mu) of scikit-learn's ledoit_wolf(f, assume_centered=True) for centred `f` whose f^T f
+    has the eigenvalues `lam` (spectrum): its shrinkage intensity and mu = tr(cov) / d, from the
+    sums scikit-learn forms (that of the squared entries of f^T f is sum(lam^2); that over samples
+    of ||f_i||^4) without its blocks of d x d products."""
     n, d = f.shape
     if d == 1:
         return 0.0, float((f ** 2).mean())  # scikit-learn: one feature, no shrinkage
@@ -63,7 +75,7 @@ def ledoit_wolf_shrinkage(f, s) -> tuple[float, float]:
     trace = sq.sum(axis=0) / n  # the diagonal of cov(f)
     mu = trace.sum() / d
     beta_ = (sq.sum(axis=1) ** 2).sum()  # sum of the entries of X2^T X2
-    delta_ = (s ** 4).sum() / n ** 2  # sum of the squared entries of X^T X, / n^2
+    delta_ = (lam ** 2).sum() / n ** 2  # sum of the squared entries of X^T X, / n^2
     beta = (beta_ / n - delta_) / (d * n)
     delta = (delta_ - 2.0 * mu * trace.sum() + d * mu ** 2) / d
     beta = min(beta, delta)
@@ -77,13 +89,14 @@ def hscore_shrunk(features, labels, probs=None) -> float:
     if not f.any():
         return 0.0
     n, d = f.shape
-    _, s, vt = np.linalg.svd(f, full_matrices=False)
-    a, mu = ledoit_wolf_shrinkage(f, s)
-    span, rest = (1 - a) * s ** 2 / n + a * mu, a * mu  # Sigma_LW's eigenvalues on V, and off it
-    cutoff = RCOND_SHRUNK * max(span.max(), rest)
+    lam, vt = spectrum(f)
+    a, mu = ledoit_wolf_shrinkage(f, lam)
+    span, rest = (1 - a) * lam / n + a * mu, a * mu  # Sigma_LW's eigenvalues on V, and off it
+    cutoff = RCOND_SHRUNK * max(np.abs(span).max(), rest)
     g = class_mean_rows(f, y, k)
     proj = g @ vt.T
-    total = (proj[:, span > cutoff] ** 2 / span[span > cutoff]).sum()
-    if len(s) < d and rest > cutoff:  # the part of G off F's row space (rounding: G is in it)
+    keep = np.abs(span) > cutoff
+    total = ((proj[:, keep] ** 2).sum(axis=0) / span[keep]).sum()
+    if len(lam) < d and rest > cutoff:  # the part of G off F's row space (rounding: G is in it)
         total += ((g - proj @ vt) ** 2).sum() / rest
     return finite("H-score (shrunk)", (1 - a) * total / n)
