@@ -96,8 +96,16 @@ def test_batches_of_a_decoded_dataset_are_the_dataloaders(tmp_path):
         for (xa, ya), (xb, yb) in zip(fast, slow):
             assert torch.equal(xa, xb) and torch.equal(ya, yb) and ya.dtype == yb.dtype
     assert torch.equal(g1.get_state(), g2.get_state())
+    # In order, as evaluate() reads: the same batches, and the same draws from torch's global
+    # generator (a DataLoader's base seed; dropout draws from that generator after it).
+    torch.manual_seed(8)
     ordered = list(_batches(data, 32, False, None, 0, False))
+    after_fast = torch.get_rng_state()
+    torch.manual_seed(8)
+    loader = list(torch.utils.data.DataLoader(data, batch_size=32, shuffle=False))
     assert torch.equal(torch.cat([x for x, _ in ordered]), data.tensors[0])
+    assert all(torch.equal(xa, xb) for (xa, _), (xb, _) in zip(ordered, loader))
+    assert torch.equal(after_fast, torch.get_rng_state())
 
 
 def test_epoch_sums_equal_the_loss_and_accuracy_of_the_whole_split(tmp_path):

@@ -82,6 +82,9 @@ def _batches(dataset, batch_size: int, shuffle: bool, generator: torch.Generator
 def _tensor_batches(tensors, batch_size: int, generator: torch.Generator | None, pin: bool):
     n = len(tensors[0])
     if generator is None:
+        # A DataLoader without a generator draws its iterator's base seed from torch's global one,
+        # which dropout draws from too: drawn here as well, so that training is the one before.
+        torch.empty((), dtype=torch.int64).random_()
         order = torch.arange(n)
     else:  # the DataLoader's draws from `generator`, in its order:
         torch.empty((), dtype=torch.int64).random_(generator=generator)  # its iterator's base seed,
