@@ -229,8 +229,8 @@ def test_cuda_asked_on_a_node_without_one_is_named(tiny_run, tmp_path):
 
 
 def test_local_runs_drop_the_job_rate_limiter_and_cluster_runs_keep_it():
-    """machinery.scheduler: a local run's scheduler loses the limiter whose timer chains cost a
-    third of Snakemake's CPU time; a SLURM run keeps it; the pinned Snakemake still has it, and
+    """machinery.scheduler: a local run's scheduler loses the limiter whose timer chains cost most
+    of Snakemake's CPU time; a SLURM run keeps it; the pinned Snakemake still has it, and
     re-arms the scheduler through it (so that an upgrade that changes either is noticed here)."""
     import inspect
     from types import SimpleNamespace
