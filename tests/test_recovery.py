@@ -52,6 +52,22 @@ def test_which_processes_are_snakemake(argv, expected):
     assert runlock.is_snakemake(argv) is expected
 
 
+@pytest.mark.parametrize("argv,cwd,expected", [
+    (("python3", ".snakemake/scripts/tmpab.pretrain.py"), "run", True),
+    (("python3", "-m", "basesel.machinery.warm", "/tmp/basesel-warm-x/warm.sock", "/x/scripts"), "run", True),
+    (("python3", "-m", "basesel.machinery.warm", "/tmp/basesel-warm-x/warm.sock", "/x/scripts"), "other", False),
+    (("python3", ".snakemake/scripts/tmpab.pretrain.py"), "other", False),
+    (("python3", "train.py"), "run", False),
+    (("snakemake", "--cores", "2"), "run", False),
+])
+def test_which_processes_are_a_runs_jobs(tmp_path, argv, cwd, expected):
+    """A job in its own process, and a warm server or its forked job child, of this folder's run."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "other").mkdir()
+    p = runlock.Process(1, os.getuid(), argv, tmp_path / cwd)
+    assert runlock.is_job(p, (tmp_path / "run").resolve()) is expected
+
+
 def test_the_folder_of_a_snakemake_process(tmp_path):
     p = runlock.Process(1, os.getuid(), ("snakemake", "--directory", "sub"), tmp_path)
     assert runlock.snakemake_directory(p) == (tmp_path / "sub").resolve()
@@ -86,13 +102,22 @@ def test_job_processes_of_a_dead_run_are_stopped(tmp_path, capsys):
     folder = locked_folder(tmp_path)
     orphan = fake_process(folder, ".snakemake/scripts/tmpx1y2z3.pretrain.py")
     elsewhere = fake_process(tmp_path / "other", ".snakemake/scripts/tmpq.pretrain.py")  # another folder's job
+    # a warm server, or a job's child it forked, with its command line: `python -m basesel.machinery.warm ...`
+    fake = tmp_path / "fake" / "basesel" / "machinery"
+    fake.mkdir(parents=True)
+    for init in (fake.parent / "__init__.py", fake / "__init__.py"):
+        init.write_text("")
+    (fake / "warm.py").write_text("import time\ntime.sleep(120)\n")
+    server = subprocess.Popen([sys.executable, "-m", "basesel.machinery.warm", "/tmp/x/warm.sock", "scripts"],
+                              cwd=folder, env={**os.environ, "PYTHONPATH": str(tmp_path / "fake")})
+    time.sleep(0.5)
     try:
         assert runlock.recover(folder) == 0
-        assert orphan.wait(timeout=20) != 0
+        assert orphan.wait(timeout=20) != 0 and server.wait(timeout=20) != 0
         assert elsewhere.poll() is None
-        assert "stopping 1 job process" in capsys.readouterr().out
+        assert "stopping 2 process(es) left by a run that died" in capsys.readouterr().out
     finally:
-        for p in (orphan, elsewhere):
+        for p in (orphan, elsewhere, server):
             p.kill()
             p.wait()
 
@@ -113,6 +138,17 @@ def make_run_args(workdir, config_file):
             str(ROOT / "config.yaml"), str(config_file)]
 
 
+def is_warm_server(p: runlock.Process) -> bool:
+    """Whether `p` is a warm server rather than a job: its parent is not one (a job's child's is)."""
+    if tuple(p.argv[1:3]) != ("-m", "basesel.machinery.warm"):
+        return False
+    try:
+        parent = int(Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        return b"basesel.machinery.warm" not in Path(f"/proc/{parent}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return True  # gone: not one to kill
+
+
 def make_run(workdir, config_file, kill_when=None, kill_job=False):
     """What `make run CONFIG=...` does, in `workdir`: the lock check, then Snakemake. With
     `kill_when(workdir) -> bool`, kill -9 Snakemake (or, with `kill_job`, one running job
@@ -128,7 +164,8 @@ def make_run(workdir, config_file, kill_when=None, kill_job=False):
     while proc.poll() is None and kill_when is not None and not killed:
         if kill_when(workdir):
             if kill_job:
-                jobs = [p for p in runlock.processes() if runlock.is_job(p, workdir.resolve())]
+                jobs = [p for p in runlock.processes() if runlock.is_job(p, workdir.resolve())
+                        and not is_warm_server(p)]  # a job: one in its own process, or a server's child
                 if jobs:
                     os.kill(jobs[0].pid, signal.SIGKILL)
                     killed = True

@@ -338,3 +338,189 @@ def test_another_account_can_neither_reach_nor_use_the_server(server, script, ot
     # and the owner's jobs still run
     code, _, err = job(script, tmp_path, path)
     assert code == 0 and json.loads((tmp_path / "out.json").read_text())["child"] is True, err
+
+
+# --- Snakemake's threads hand the jobs over (machinery/launch.py) -----------------------------------
+
+LAUNCH_SNAKEFILE = '''
+import os, sys, time
+sys.path.insert(0, {lib!r})
+from snakemake.script import PythonScript
+from basesel.machinery import launch, warm
+
+_spawn = PythonScript.execute_script
+
+
+def _spawning(self, fname, edit=False):  # a job run in a process of its own leaves a mark
+    open(f"spawned-{{self.wildcards.i}}", "w").close()
+    return _spawn(self, fname, edit=edit)
+
+
+PythonScript.execute_script = _spawning
+W = {{"proc": None, "socket": None}}
+
+
+def stop():
+    launch.uninstall()
+    warm.stop(W["proc"], W["socket"])
+
+
+onstart:
+    if config["warm"]:
+        W["proc"], W["socket"] = warm.start({lib!r}, {scripts!r})
+        while not os.path.exists(W["socket"]):  # the test wants every job handed over
+            time.sleep(0.1)
+        launch.install(workflow)
+
+
+onsuccess:
+    stop()
+
+
+onerror:
+    stop()
+
+
+rule all:
+    input:
+        expand("out/{{i}}.json", i=[1, 2]),
+
+
+rule job:
+    output:
+        "out/{{i}}.json",
+    log:
+        "logs/{{i}}.log",
+    benchmark:
+        "bench/{{i}}.tsv"
+    params:
+        fail=config.get("fail", False),
+        sleep=config.get("sleep", 0),
+        nested={{"a": [1, 2], "b": "x"}},
+    threads: 2
+    resources:
+        mem_mb=100,
+        tmpdir="{tmpdir}",
+    script:
+        "scripts/job.py"
+'''
+
+LAUNCH_JOB = '''
+from basesel.machinery.glue import run
+
+
+def main(smk):
+    import json, os, sys, time
+    from basesel import BaseselError
+
+    view = {"input": list(smk.input), "output": list(smk.output), "params": dict(smk.params.items()),
+            "wildcards": dict(smk.wildcards.items()), "threads": smk.threads, "resources": dict(smk.resources.items()),
+            "log": list(smk.log), "config": {k: v for k, v in smk.config.items() if k != "warm"}, "rule": smk.rule,
+            "scriptdir": smk.scriptdir, "bench_iteration": smk.bench_iteration, "cwd": os.getcwd(),
+            "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TMPDIR", "TEMP", "MARK")}}
+    print(f"job {smk.wildcards.i} on stderr", file=sys.stderr)
+    with open(smk.output[0] + ".part", "w") as f:
+        json.dump({"view": view, "child": "BASESEL_WARM_CHILD" in os.environ, "pid": os.getpid()}, f)
+    os.replace(smk.output[0] + ".part", smk.output[0])
+    if smk.params.fail:
+        raise BaseselError("bad input")
+    time.sleep(smk.params.sleep)
+
+
+run(snakemake, main)
+'''
+
+
+def launch_workflow(folder: Path) -> Path:
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "scripts" / "job.py").write_text(LAUNCH_JOB)
+    (folder / "tmp").mkdir()
+    (folder / "Snakefile").write_text(LAUNCH_SNAKEFILE.format(lib=str(LIB), scripts=str(folder / "scripts"),
+                                                              tmpdir=str(folder / "tmp")))
+    return folder
+
+
+def snakemake_run(folder: Path, wait=True, **config):
+    env = {**os.environ, "MARK": "from-the-run"}
+    env.pop("BASESEL_WARM", None)
+    args = [sys.executable, "-m", "snakemake", "--cores", "4", "--directory", str(folder), "-s",
+            str(folder / "Snakefile"), "--config", *(f"{k}={v}" for k, v in config.items())]
+    proc = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not wait:
+        return proc
+    out, _ = proc.communicate(timeout=300)
+    return proc.returncode, out
+
+
+def test_snakemake_hands_a_job_over_with_what_its_process_would_have_seen(tmp_path):
+    """The same workflow with and without the launch: the job sees the same snakemake object
+    (the preamble's against launch.job_object), directory and environment; handed over, no job
+    had a process of its own, and the benchmark measured the child."""
+    views = {}
+    for warm_start in (False, True):
+        folder = launch_workflow(tmp_path / str(warm_start))
+        code, out = snakemake_run(folder, warm=warm_start)
+        assert code == 0, out
+        results = {i: json.loads((folder / "out" / f"{i}.json").read_text()) for i in (1, 2)}
+        assert all(r["child"] is warm_start for r in results.values())
+        assert sorted(p.name for p in folder.glob("spawned-*")) == ([] if warm_start else ["spawned-1", "spawned-2"])
+        for i, result in results.items():
+            view = result["view"]
+            for key in ("input", "output", "log"):
+                view[key] = [str(Path(p).relative_to(folder)) if Path(p).is_absolute() else p for p in view[key]]
+            view["cwd"] = str(Path(view["cwd"]).relative_to(folder))
+            view["scriptdir"] = str(Path(view["scriptdir"]).relative_to(folder))
+            view["resources"]["tmpdir"] = str(Path(view["resources"]["tmpdir"]).relative_to(folder))
+            for key in ("TMPDIR", "TEMP"):
+                view["env"][key] = str(Path(view["env"][key]).relative_to(folder))
+            views[warm_start, i] = view
+            assert f"job {i} on stderr" in (folder / "logs" / f"{i}.log").read_text()
+            bench = (folder / "bench" / f"{i}.tsv").read_text().splitlines()
+            assert bench[0].split("\t")[0] == "s" and float(bench[1].split("\t")[0]) >= 0
+    for i in (1, 2):
+        assert views[True, i] == views[False, i]
+        assert views[True, i]["env"]["OMP_NUM_THREADS"] == "2" and views[True, i]["env"]["MARK"] == "from-the-run"
+        assert views[True, i]["params"]["nested"] == {"a": [1, 2], "b": "x"}
+
+
+def test_a_failing_handed_over_job_fails_the_run_with_its_message(tmp_path):
+    folder = launch_workflow(tmp_path)
+    code, out = snakemake_run(folder, warm=True, fail=True)
+    assert code != 0
+    assert "basesel: error in rule job: bad input" in out
+    assert not list(folder.glob("out/*.json"))  # Snakemake removed the failed jobs' outputs
+    assert not list(folder.glob("spawned-*"))
+
+
+def test_interrupting_snakemake_stops_its_handed_over_jobs(tmp_path):
+    """Ctrl-C reaches Snakemake, not the server's children (another session): cancelling stops them."""
+    folder = launch_workflow(tmp_path)
+    proc = snakemake_run(folder, wait=False, warm=True, sleep=300)
+    try:
+        for _ in range(1200):
+            done = [p for p in folder.glob("out/*.json")]
+            if len(done) == 2:
+                break
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.1)
+        children = [json.loads(p.read_text())["pid"] for p in done]
+        assert len(children) == 2 and proc.pid not in children
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)  # well before the jobs' 300 s
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    for child in children:
+        for _ in range(100):
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the child {child} outlived the interrupted run:\n{out}")
+    # as for jobs in processes of their own: their outputs are marked incomplete, to be redone
+    import base64
+
+    marked = {base64.b64decode(p.name).decode() for p in (folder / ".snakemake" / "incomplete").iterdir()}
+    assert marked == {"out/1.json", "out/2.json"}

@@ -1,7 +1,8 @@
 # Warm start of local runs (workflow/basesel/machinery/warm.py): one process imports the library once and
-# forks a child per job, so that a job does not spend seconds importing torch. Its socket lives in
-# a private directory outside the project folder, and it runs only this workflow's job scripts for
-# this account. Cluster jobs and `compute.warm_start: false` run every script in its own process.
+# forks a child per job, so that a job does not spend seconds importing torch; Snakemake's own threads
+# hand the jobs to it (machinery/launch.py), so that a job costs no process of its own either. Its
+# socket lives in a private directory outside the project folder, and it runs only this workflow's
+# job scripts for this account. Cluster jobs and `compute.warm_start: false` run every script in its own process.
 
 WARM = {"process": None, "socket": None}
 
@@ -20,11 +21,17 @@ def warm_start():
     from basesel.machinery import warm
 
     WARM["process"], WARM["socket"] = warm.start(str(LIB), str(LIB / "scripts"))
+    if WARM["process"] is not None:
+        from basesel.machinery import launch
+
+        launch.install(workflow)  # Snakemake's threads hand the jobs over: no process per job
 
 
 def warm_stop():
     if WARM["process"] is not None:
-        from basesel.machinery import warm
+        from basesel.machinery import launch, warm
+
+        launch.uninstall()
 
         warm.stop(WARM["process"], WARM["socket"])
         WARM["process"] = None

@@ -7,7 +7,8 @@ dropped ssh session) leaves the lock behind, and every later run stops with a Lo
 directory; then it is removed here, and said so. When one is alive, nothing is unlocked and the
 live run is named: unlocking under it would let two runs write the same files.
 
-Job processes the dead run left behind (a job in its own process outlives its Snakemake) are
+Job processes the dead run left behind (a job in its own process outlives its Snakemake; the
+warm server's children, which it stops when its Snakemake dies, outlive a server killed with it) are
 stopped first: their outputs were never recorded as complete, so the next run reruns those jobs
 (training resumes from its last finished epoch), and two processes would otherwise train the
 same model side by side.
@@ -98,9 +99,12 @@ def snakemake_directory(p: Process) -> Path | None:
 
 
 def is_job(p: Process, directory: Path) -> bool:
-    """A Snakemake job's script (`python .snakemake/scripts/tmpXXXX.name.py`) run in `directory`."""
-    return (p.cwd is not None and p.cwd.resolve() == directory and len(p.argv) > 1
-            and "/.snakemake/scripts/" in "/" + p.argv[1] and p.uid == os.getuid())
+    """A Snakemake job's script (`python .snakemake/scripts/tmpXXXX.name.py`) run in `directory`,
+    or a warm server of a run there or a job's child it forked (`python -m basesel.machinery.warm`,
+    the child keeping its server's command line)."""
+    if p.cwd is None or p.cwd.resolve() != directory or len(p.argv) < 2 or p.uid != os.getuid():
+        return False
+    return "/.snakemake/scripts/" in "/" + p.argv[1] or tuple(p.argv[1:3]) == ("-m", "basesel.machinery.warm")
 
 
 def stop(pids, wait: float = 10.0) -> None:
@@ -157,7 +161,7 @@ def recover(directory: Path, snakemake_args=(), out=None) -> int:
         return 1
     orphans = [p for p in seen if is_job(p, directory)]
     if orphans:
-        print(f"basesel: stopping {len(orphans)} job process(es) left by a run that died "
+        print(f"basesel: stopping {len(orphans)} process(es) left by a run that died, its jobs or warm server "
               f"({', '.join(str(p.pid) for p in orphans)}); their jobs run again", file=out)
         stop([p.pid for p in orphans])
     if not locks:
