@@ -445,7 +445,9 @@ def snakemake_run(folder: Path, wait=True, **config):
     env.pop("BASESEL_WARM", None)
     args = [sys.executable, "-m", "snakemake", "--cores", "4", "--directory", str(folder), "-s",
             str(folder / "Snakefile"), "--config", *(f"{k}={v}" for k, v in config.items())]
-    proc = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # SIGINT as a terminal gives it: a test run in the background (`cmd &`) inherits it ignored
+    proc = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     if not wait:
         return proc
     out, _ = proc.communicate(timeout=300)
