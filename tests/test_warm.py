@@ -75,6 +75,17 @@ def job(script, workdir, socket_path=None, fail=False, sleep=0.0, wait=True, thr
     return proc.returncode, out, err
 
 
+def gone(pid: int, seconds: float = 10.0) -> bool:
+    """Whether process `pid` has exited within `seconds`."""
+    for _ in range(int(seconds * 10)):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def start_server(lib, scripts, env=None):
     """A warm server (its socket path not exported to this process: tests pass it explicitly)."""
     from basesel.machinery import warm
@@ -158,13 +169,7 @@ def test_killing_the_job_kills_its_child(server, script, tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
     assert proc.returncode != 0
-    for _ in range(100):
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
+    if not gone(child):
         pytest.fail(f"the child {child} outlived its job")
 
 
@@ -513,13 +518,7 @@ def test_interrupting_snakemake_stops_its_handed_over_jobs(tmp_path):
         proc.kill()
     assert proc.returncode != 0
     for child in children:
-        for _ in range(100):
-            try:
-                os.kill(child, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
+        if not gone(child):
             pytest.fail(f"the child {child} outlived the interrupted run:\n{out}")
     # as for jobs in processes of their own: their outputs are marked incomplete, to be redone
     import base64

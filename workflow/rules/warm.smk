@@ -2,7 +2,8 @@
 # forks a child per job, so that a job does not spend seconds importing torch; Snakemake's own threads
 # hand the jobs to it (machinery/launch.py), so that a job costs no process of its own either. Its
 # socket lives in a private directory outside the project folder, and it runs only this workflow's
-# job scripts for this account. Cluster jobs and `compute.warm_start: false` run every script in its own process.
+# job scripts for this account. Cluster jobs and `compute.warm_start: false` run every script in its
+# own process.
 
 WARM = {"process": None, "socket": None}
 

@@ -4,7 +4,7 @@ With the warm server (warm.py), a job of a `script:` rule still started a Python
 hand itself over: Snakemake's thread for the job wrote the script with its preamble and ran it
 with `python` under bash; the preamble imported Snakemake to unpickle the job's object (0.13 s
 here, before any code of ours), and the script (machinery.glue) then sent that object to the
-server and waited for the forked child. About 0.2 s of CPU a job, on the embedded default's 753.
+server and waited for the forked child, for each of the embedded default's 753 jobs.
 
 `install`, from `onstart` once the server runs, makes Snakemake's thread do the hand-over itself:
 it builds the job's snakemake object as the preamble would (the same constructor and arguments),
@@ -18,9 +18,10 @@ declines, a conda env, container, module or shadow directory, a notebook edit), 
 it always does. On Ctrl-C or an exception Snakemake cancels its executor, which now first stops the
 children (they run in the server's session, so the terminal's interrupt does not reach them).
 
-It relies on three things of the pinned Snakemake (9.27), which test_warm checks in its source: a
-Python script job ends in PythonScript.execute_script, the preamble's Snakemake(...) arguments, and
-the local executor's cancel().
+It relies on three things of the pinned Snakemake (9.27), which test_warm's workflow runs exercise:
+a Python script job ends in PythonScript.execute_script (no job may start a process of its own), the
+preamble's Snakemake(...) arguments (the job's object equal to the preamble's), and the local
+executor's cancel() (Ctrl-C stops the children).
 """
 from __future__ import annotations
 
@@ -146,7 +147,4 @@ def stop_children(signum: int = signal.SIGTERM) -> None:
     with _lock:
         children = list(_running)
     for pid in children:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
+        warm._kill(pid, signum)
