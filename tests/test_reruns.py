@@ -87,7 +87,8 @@ EDITS = [
     ("`scores: {s6_margin: 0.5}`", lambda c, f: with_changes(c, scores__s6_margin=0.5)),
     ("`featuremaps: {probe_per_class: 8}`", lambda c, f: with_changes(c, featuremaps__probe_per_class=8)),
     ("`featuremaps: {batch_size: 64}`, any `compute.*`", lambda c, f: with_changes(
-        c, featuremaps__batch_size=64, compute__threads=3, compute__preload_max_mb=10, compute__warm_start=False)),
+        c, featuremaps__batch_size=64, compute__threads=3, compute__preload_max_mb=10, compute__warm_start=False,
+        compute__resume_every_s=0)),
     ("one more target", new_target),
     ("one architecture's schedule (resnet18 `pretrain: {epochs: +1}`)", lambda c, f: first_arch_epochs_plus_one(c)),
     ("a new subset size (`subsets: {classwise: [..., 25]}`)", lambda c, f: with_changes(

@@ -30,8 +30,10 @@ PAIR = ("resnet18", "cw8-0")
 TARGET = TINY["targets"][0]["name"]
 TARGETS = [f"results/{kind}/{PAIR[0]}/{PAIR[1]}/{TARGET}.json" for kind in ("scores", "baselines", "finetune")]
 # Long enough a pretraining (tiny images) that it can be preempted after its first epoch.
+# 20 epochs, and a resume file after every one of them, for the test to cancel the job after the first
 CONFIG = with_changes(TINY, architectures=[
-    {**a, "pretrain": {**a["pretrain"], "epochs": 20}} if a["name"] == PAIR[0] else a for a in TINY["architectures"]])
+    {**a, "pretrain": {**a["pretrain"], "epochs": 20}} if a["name"] == PAIR[0] else a for a in TINY["architectures"]],
+    compute__resume_every_s=0)
 MODEL = f"results/pretrain/{PAIR[0]}/{PAIR[1]}/model.pt"
 RESUME = f"results/pretrain/{PAIR[0]}/{PAIR[1]}/resume.pt"
 

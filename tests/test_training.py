@@ -61,6 +61,56 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     assert log_b.drop(columns="seconds").equals(log_a.drop(columns="seconds"))
 
 
+def test_resume_file_is_written_once_its_interval_has_passed(tmp_path, monkeypatch):
+    """With resume_every=60 and epochs of 25 s (a clock the epoch hook advances), the resume file is
+    written after epochs 3 and 6 (75 s after the start and after the last write), and a run killed
+    in epoch 8 resumes from epoch 6 to the log of an uninterrupted run; None writes no file."""
+    from basesel.compute import training
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(training.time, "monotonic", lambda: clock["now"])
+    saved, kills = [], []
+
+    def epoch_of_25_seconds(path):
+        def hook(model, epoch):
+            saved.append(torch.load(path, weights_only=True)["epoch"] if path.exists() else None)
+            clock["now"] += 25.0
+            if epoch == 8 and path.name == "killed.pt" and not kills:
+                kills.append(epoch)
+                raise Killed
+            return {}
+        return hook
+
+    sched = Schedule(epochs=9, lr=0.05, step_size=4, batch_size=8)
+    torch.manual_seed(0)
+    init = torch.nn.Linear(5, 3).state_dict()
+
+    def run(name, **kwargs):
+        model = torch.nn.Linear(5, 3)
+        model.load_state_dict(init)
+        path = tmp_path / f"{name}.pt"
+        kwargs.setdefault("resume_path", path)
+        return fit(model, toy_data(), toy_data(seed=1), sched, seed=7, log_path=tmp_path / f"{name}.tsv",
+                   epoch_hook=epoch_of_25_seconds(path), resume_every=60, **kwargs), model
+
+    straight, model_a = run("straight")
+    # what each epoch's hook found (the file is written after the hook): after epochs 3 and 6, not after 9, the last
+    assert saved == [None, None, None, 3, 3, 3, 6, 6, 6]
+    saved.clear()
+    with pytest.raises(Killed):
+        run("killed")
+    assert torch.load(tmp_path / "killed.pt", weights_only=True)["epoch"] == 6
+    saved.clear()
+    resumed, model_b = run("killed")
+    assert saved == [6, 6, 6]  # epochs 7..9 only
+    assert resumed.drop(columns="seconds").equals(straight.drop(columns="seconds"))
+    assert all(torch.equal(v, model_b.state_dict()[k]) for k, v in model_a.state_dict().items())
+    saved.clear()
+    no_file, _ = run("none", resume_path=None)
+    assert not (tmp_path / "none.pt").exists() and saved == [None] * 9
+    assert no_file.drop(columns="seconds").equals(straight.drop(columns="seconds"))
+
+
 def test_resume_file_with_other_settings_is_ignored(tmp_path):
     sched = Schedule(epochs=3, lr=0.05, batch_size=8)
     fit(torch.nn.Linear(5, 3), toy_data(), toy_data(), sched, seed=1, resume_path=tmp_path / "r.pt", log_path=tmp_path / "l.tsv")

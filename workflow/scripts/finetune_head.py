@@ -11,7 +11,8 @@ def main(smk):
     label = f"finetune {smk.wildcards.arch}/{smk.wildcards.subset} -> {smk.wildcards.target}"
     result = finetune_head(smk.input.h5, Schedule(**smk.params.schedule), seed=smk.params.seed,
                            resume_path=smk.params.resume, log_path=smk.output.epochs,
-                           device=pick_device(smk.config["compute"]["device"]), label=label)
+                           device=pick_device(smk.config["compute"]["device"]), label=label,
+                           resume_every=smk.config["compute"]["resume_every_s"])
     write_json(result, smk.output.result)
     clear_resume(smk.params.resume)
 

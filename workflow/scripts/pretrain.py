@@ -12,7 +12,8 @@ def main(smk):
     pretrain(read_tsv(smk.input.subset), smk.params.spec, Schedule(**smk.params.schedule), seed=smk.params.seed,
              source=smk.wildcards.subset, out_model=smk.output.model, log_path=smk.output.epochs,
              resume_path=smk.params.resume, device=device, workers=workers, preload_max_mb=budget,
-             label=f"pretrain {smk.wildcards.arch}/{smk.wildcards.subset}")
+             label=f"pretrain {smk.wildcards.arch}/{smk.wildcards.subset}",
+             resume_every=smk.config["compute"]["resume_every_s"])
 
 
 run(snakemake, main, torch_threads=True)

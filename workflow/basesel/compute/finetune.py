@@ -35,9 +35,11 @@ def load_features(path, group: str = "/"):
     return (x[s == 0], y[s == 0]), (x[s == 1], y[s == 1])
 
 
-def fit_head(train, test, schedule: Schedule, *, seed: int, resume_path, log_path, device, label: str, params):
+def fit_head(train, test, schedule: Schedule, *, seed: int, resume_path, log_path, device, label: str, params,
+             resume_every: float = 0.0):
     """A new FC layer (N(0, 0.01) weights, zero bias, drawn with `seed`) trained on cached features
-    (x, y) of the train split and evaluated on the test split; returns the per-epoch log."""
+    (x, y) of the train split and evaluated on the test split; returns the per-epoch log.
+    `resume_path` and `resume_every` are training.fit's."""
     (xtr, ytr), (xte, yte) = train, test
     num_classes = int(max(ytr.max(), yte.max())) + 1
     head = nn.Linear(xtr.shape[1], num_classes)
@@ -47,7 +49,7 @@ def fit_head(train, test, schedule: Schedule, *, seed: int, resume_path, log_pat
     tr = torch.utils.data.TensorDataset(torch.from_numpy(xtr), torch.from_numpy(ytr).long())
     te = torch.utils.data.TensorDataset(torch.from_numpy(xte), torch.from_numpy(yte).long())
     return fit(head, tr, te, schedule, seed=seed, resume_path=resume_path, log_path=log_path, device=device,
-               label=label, params=params)
+               label=label, params=params, resume_every=resume_every)
 
 
 def result(log, mode: str, n_train: int, n_test: int) -> dict:
@@ -61,13 +63,14 @@ def result(log, mode: str, n_train: int, n_test: int) -> dict:
     }
 
 
-def finetune_head(h5_path, schedule: Schedule, *, seed: int, resume_path, log_path, device, label: str) -> dict:
+def finetune_head(h5_path, schedule: Schedule, *, seed: int, resume_path, log_path, device, label: str,
+                  resume_every: float = 0.0) -> dict:
     """Head fine-tuning on a features file; returns the result record, with its cost in seconds: the
-    training and the file's forward pass over the target's images."""
+    training and the file's forward pass over the target's images. `resume_every`: training.fit's."""
     train, test = load_features(h5_path)
     start = time.perf_counter()
     log = fit_head(train, test, schedule, seed=seed, resume_path=resume_path, log_path=log_path, device=device,
-                   label=label, params={"mode": "head", "input": str(h5_path)})
+                   label=label, params={"mode": "head", "input": str(h5_path)}, resume_every=resume_every)
     seconds = {"train": time.perf_counter() - start}
     with h5py.File(h5_path, "r", locking=False) as f:
         if "seconds" in f.attrs:
@@ -76,9 +79,9 @@ def finetune_head(h5_path, schedule: Schedule, *, seed: int, resume_path, log_pa
 
 
 def finetune_full(probed, target_index, schedule: Schedule, *, seed: int, resume_path, log_path, device, label: str,
-                  preload_max_mb: float, workers: int) -> dict:
+                  preload_max_mb: float, workers: int, resume_every: float = 0.0) -> dict:
     """Replace the head of a base model (models.tap.Probed) and train the whole network on the
-    target's images, fed as the model's own preprocessing says."""
+    target's images, fed as the model's own preprocessing says. `resume_every`: training.fit's."""
     train = target_index[target_index.split == "train"]
     test = target_index[target_index.split == "test"]
     torch.manual_seed(seed)
@@ -88,6 +91,7 @@ def finetune_full(probed, target_index, schedule: Schedule, *, seed: int, resume
     tr = image_dataset(train.path.tolist(), train.label.to_numpy(), p, preload_max_mb, workers)
     te = image_dataset(test.path.tolist(), test.label.to_numpy(), p, preload_max_mb, workers)
     log = fit(probed.model, tr, te, schedule, seed=seed, resume_path=resume_path, log_path=log_path, device=device,
-              prepare=lambda x: normalise(x, p.mean, p.std), label=label, workers=workers, params={"mode": "full"})
+              prepare=lambda x: normalise(x, p.mean, p.std), label=label, workers=workers, params={"mode": "full"},
+              resume_every=resume_every)
     # the whole training, its passes over the images included (time before a resume is not counted)
     return {**result(log, "full", len(train), len(test)), "seconds": {"train": time.perf_counter() - start}}

@@ -143,13 +143,13 @@ def truncate_finetune(path, schedule: Schedule, *, seed: int, device, label: str
     """A new FC layer on every layer of a layer features file (one target).
 
     Returns (a row per layer with its accuracies, the concatenated per-epoch logs). Fits are
-    cheap, so their resume files live in a temporary folder.
+    cheap: they keep no resume file, and their logs live in a temporary folder.
     """
     rows, logs = [], []
     with tempfile.TemporaryDirectory(prefix="basesel-layers-") as tmp:
         for k, (train, test) in read_layer_features(path).items():
             name = f"layer{k:02d}"
-            log = fit_head(train, test, schedule, seed=seed, resume_path=Path(tmp) / f"{name}.resume.pt",
+            log = fit_head(train, test, schedule, seed=seed, resume_path=None,
                            log_path=Path(tmp) / f"{name}.tsv", device=device, label=f"{label} layer {k}",
                            params={"mode": "truncate-head", "layer": k, "input": str(path)})
             logs.append(log.assign(layer=k))

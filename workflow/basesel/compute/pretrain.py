@@ -17,13 +17,13 @@ from .training import clear_resume, fit, memory_format
 
 def pretrain(rows: pd.DataFrame, arch: dict, schedule: Schedule, *, seed: int, source: str, out_model, log_path,
              resume_path, device, workers: int = 0, preload_max_mb: float = 2048, label: str,
-             keep_epochs_in=None, keep_resume: bool = False) -> pd.DataFrame:
+             keep_epochs_in=None, keep_resume: bool = False, resume_every: float = 0.0) -> pd.DataFrame:
     """Train a new model of `arch` ({arch, width, input_size}) on the train rows of `rows`, validated
     on its val rows; write it as a basesel checkpoint (its source subset `source`, the source
     classes, validation accuracy and training-set size: the task-agnostic baselines) to `out_model`
     and the per-epoch log to `log_path`; remove the resume file once both are written (unless
     `keep_resume`: the caller has more to write first). With `keep_epochs_in` (a folder), the model
-    of every epoch is kept there too (curves.EpochCheckpoints)."""
+    of every epoch is kept there too (curves.EpochCheckpoints). `resume_every`: training.fit's."""
     train, val = rows[rows.split == "train"], rows[rows.split == "val"]
     spec = ArchSpec(num_classes=int(train.label.max()) + 1, **arch)
     print(f"[{label}] {len(train)} train / {len(val)} val images, {spec.num_classes} classes, device {device}",
@@ -35,7 +35,8 @@ def pretrain(rows: pd.DataFrame, arch: dict, schedule: Schedule, *, seed: int, s
     keep = None if keep_epochs_in is None else EpochCheckpoints(spec, keep_epochs_in, schedule.epochs, subset=source)
     log = fit(model, train_set, val_set, schedule, seed=seed, resume_path=resume_path, log_path=log_path,
               device=device, prepare=normalise, workers=workers, label=label,
-              params={"spec": arch, "subset": source}, epoch_hook=keep, layout=memory_format(arch["arch"]))
+              params={"spec": arch, "subset": source}, epoch_hook=keep, layout=memory_format(arch["arch"]),
+              resume_every=resume_every)
     ckpt = checkpoint_dict(model.cpu(), spec, subset=source, classes=list(dict.fromkeys(train["class"])),
                            val_acc=float(log.val_acc.iloc[-1]), train_images=len(train))
     with atomic_path(out_model, ".pt") as tmp:
