@@ -47,6 +47,11 @@ def main(smk):
                    "edited": getattr(basesel.io, "EDITED", False)}}, f)
     if smk.params.fail:
         raise BaseselError("bad input")
+    held = b"x" * (300 * 2**20)  # resident, for the benchmark's peak RSS
+    start = time.process_time()
+    while time.process_time() - start < 0.4:  # CPU time, for its cpu_time
+        pass
+    del held
     time.sleep(smk.params.sleep)
 
 
@@ -429,6 +434,11 @@ def main(smk):
     os.replace(smk.output[0] + ".part", smk.output[0])
     if smk.params.fail:
         raise BaseselError("bad input")
+    held = b"x" * (300 * 2**20)  # resident, for the benchmark's peak RSS
+    start = time.process_time()
+    while time.process_time() - start < 0.4:  # CPU time, for its cpu_time
+        pass
+    del held
     time.sleep(smk.params.sleep)
 
 
@@ -462,7 +472,8 @@ def snakemake_run(folder: Path, wait=True, **config):
 def test_snakemake_hands_a_job_over_with_what_its_process_would_have_seen(tmp_path):
     """The same workflow with and without the launch: the job sees the same snakemake object
     (the preamble's against launch.job_object), directory and environment; handed over, no job
-    had a process of its own, and the benchmark measured the child."""
+    had a process of its own, and the benchmark measured the child (the 0.4 s of CPU and the 300 MiB
+    the job holds)."""
     views = {}
     for warm_start in (False, True):
         folder = launch_workflow(tmp_path / str(warm_start))
@@ -482,8 +493,14 @@ def test_snakemake_hands_a_job_over_with_what_its_process_would_have_seen(tmp_pa
                 view["env"][key] = str(Path(view["env"][key]).relative_to(folder))
             views[warm_start, i] = view
             assert f"job {i} on stderr" in (folder / "logs" / f"{i}.log").read_text()
-            bench = (folder / "bench" / f"{i}.tsv").read_text().splitlines()
-            assert bench[0].split("\t")[0] == "s" and float(bench[1].split("\t")[0]) >= 0
+            header, values = (line.split("\t") for line in (folder / "bench" / f"{i}.tsv").read_text().splitlines())
+            bench = dict(zip(header, values))
+            assert header[0] == "s" and float(bench["s"]) >= 0.4
+            if warm_start:
+                assert 0.4 <= float(bench["cpu_time"]) < float(bench["s"]) + 0.5, bench
+                assert float(bench["max_rss"]) >= 300, bench
+                assert float(bench["mean_load"]) == pytest.approx(100 * float(bench["cpu_time"]) / float(bench["s"]),
+                                                                  rel=0.02)
     for i in (1, 2):
         assert views[True, i] == views[False, i]
         assert views[True, i]["env"]["OMP_NUM_THREADS"] == "2" and views[True, i]["env"]["MARK"] == "from-the-run"

@@ -33,7 +33,9 @@ code) rather than run stale code.
 Protocol on the Unix socket: the job sends, with its stdin/stdout/stderr as passed file
 descriptors, an 8-byte length and a JSON header {script, cwd, env}, then an 8-byte length and the
 pickled snakemake object; the server answers the child's pid (or REFUSED / STALE), then the
-child's exit status, as 8-byte integers.
+child's exit status and its resource usage as the kernel reports it when the child is reaped
+(CPU seconds, peak RSS, blocks read and written: ChildUsage, what a job's benchmark record holds),
+as 8-byte integers.
 """
 from __future__ import annotations
 
@@ -51,13 +53,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ENV = "BASESEL_WARM"  # the socket path, set for the jobs of a local run
 CHILD = "BASESEL_WARM_CHILD"  # set in a forked child: run the script here
-# snakemake.iocontainers: the class of the job's pickled snakemake object, which each child would
-# otherwise import when it unpickles it (Snakemake's own preamble pays that in the job's process).
-PRELOAD = ("torch", "torchvision", "numpy", "pandas", "h5py", "scipy.linalg", "scipy.stats", "sklearn.covariance",
-           "sklearn.mixture", "PIL.Image", "threadpoolctl", "snakemake.iocontainers", "basesel.compute.passes",
+# snakemake.iocontainers and snakemake.io: the classes of the job's pickled snakemake object, which each
+# child would otherwise import when it unpickles it (Snakemake's own preamble pays that in the job's
+# process); basesel.machinery.warm: this file as the module glue.run imports (the server runs it as
+# __main__); pandas.io.formats.csvs: what a table's first to_csv imports.
+PRELOAD = ("torch", "torchvision", "numpy", "pandas", "pandas.io.formats.csvs", "h5py", "scipy.linalg", "scipy.stats",
+           "sklearn.covariance", "sklearn.mixture", "PIL.Image", "threadpoolctl", "snakemake.iocontainers",
+           "snakemake.io", "torch.utils.serialization.config", "matplotlib.backends.backend_agg",
+           "matplotlib.backends.backend_svg", "matplotlib.backends.backend_mixed", "basesel.machinery.warm",
+           "basesel.compute.passes",
            "basesel.compute.layers", "basesel.compute.curves", "basesel.compute.finetune", "basesel.compute.pretrain",
            "basesel.models.zoo", "basesel.science.analysis", "basesel.science.experiments", "basesel.science.costs",
            "basesel.science.pair_scores", "basesel.science.transfer", "basesel.plots", "basesel.data.synthetic",
@@ -67,7 +75,10 @@ SOCKET_NAME = "warm.sock"
 MAX_MESSAGE = 256 * 2**20  # a job's config and snakemake object are far smaller
 READ_TIMEOUT = 30.0  # seconds a connected job may take to send its request
 _INT = struct.Struct("!q")
+_USAGE = struct.Struct("!5q")  # a child's rusage: user and system microseconds, max RSS KiB, blocks in and out
 _CREDS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+_THREADPOOLS = None  # the server's threadpoolctl.ThreadpoolController, made once after the preload
 
 STALE = -1  # instead of a child's pid: the library changed, run the job yourself
 REFUSED = -2  # instead of a child's pid: not one of this workflow's job scripts, run it yourself
@@ -119,14 +130,30 @@ def submit(snakemake, script: str, env: dict) -> tuple[socket.socket, int] | Non
     return sock, child
 
 
+class ChildUsage(NamedTuple):
+    """What a job's child used, from the kernel's accounting when the server reaped it."""
+    cpu_seconds: float  # user and system
+    max_rss_mib: float  # its peak resident set, pages shared with the server included (as ps counts them)
+    read_mib: float  # from storage, not the page cache (as Snakemake's io_in)
+    written_mib: float
+
+
 def wait(sock: socket.socket, child: int) -> int:
     """The exit status of a submitted job's child; 1 (after stopping the child) if the server
     went away first."""
+    return wait_usage(sock, child)[0]
+
+
+def wait_usage(sock: socket.socket, child: int) -> tuple[int, ChildUsage | None]:
+    """wait's exit status, and what the child used (None if the server went away first)."""
     try:
-        return _read_int(sock)
+        status = _read_int(sock)
+        utime_us, stime_us, max_rss_kib, blocks_in, blocks_out = _USAGE.unpack(_read_exact(sock, _USAGE.size))
+        return status, ChildUsage((utime_us + stime_us) / 1e6, max_rss_kib / 1024, blocks_in * 512 / 2**20,
+                                  blocks_out * 512 / 2**20)
     except OSError:
         _kill(child, signal.SIGTERM)
-        return 1
+        return 1, None
     finally:
         sock.close()
 
@@ -235,6 +262,11 @@ def serve(path: str, scripts: str) -> None:
     # an exit: 0.4-0.7 s here, 0.04 s frozen).
     gc.collect()
     gc.freeze()
+    global _THREADPOOLS
+    from threadpoolctl import ThreadpoolController
+
+    # Found once here: finding the loaded thread pools' libraries cost each child 18 ms.
+    _THREADPOOLS = ThreadpoolController()
     server = _Server(path, allowed)
     try:
         server.loop(parent)
@@ -247,7 +279,11 @@ class _Server:
 
     def __init__(self, path: str, allowed: set):
         self.path, self.allowed = path, allowed
-        self.loaded = _library_files()
+        # The basesel files this server imported, listed once: the server imports nothing more (its
+        # children import in their own memory), and walking sys.modules (thousands of entries, some
+        # with a costly module __getattr__) took it 66 ms a job.
+        self.library = _library_files()
+        self.loaded = _mtimes(self.library)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         tmp = f"{path}.{os.getpid()}"
         self.listener.bind(tmp)
@@ -297,7 +333,7 @@ class _Server:
             print(f"basesel warm server: refused a connection from uid {uid}", file=sys.stderr, flush=True)
             conn.close()
             return
-        if _library_files() != self.loaded:  # edited since this server imported it: stop serving
+        if _mtimes(self.library) != self.loaded:  # edited since this server imported it: stop serving
             conn.sendall(_INT.pack(STALE))
             conn.close()
             self.selector.unregister(self.listener)
@@ -324,16 +360,20 @@ def peer_uid(conn: socket.socket) -> int:
     return uid
 
 
-def _library_files() -> dict:
-    """Modification times of the basesel files this process has imported."""
+def _library_files() -> list[str]:
+    """The files of the basesel modules this process has imported."""
+    modules = [module for name, module in list(sys.modules.items()) if name.split(".")[0] == "basesel"]
+    return sorted({path for module in modules if (path := getattr(module, "__file__", None))})
+
+
+def _mtimes(paths) -> dict:
+    """Modification times of `paths` (None for a file that is gone)."""
     out = {}
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if path and name.split(".")[0] == "basesel":
-            try:
-                out[path] = os.stat(path).st_mtime_ns
-            except OSError:
-                out[path] = None
+    for path in paths:
+        try:
+            out[path] = os.stat(path).st_mtime_ns
+        except OSError:
+            out[path] = None
     return out
 
 
@@ -420,9 +460,7 @@ def _run_child(request: dict, blob: bytes, fds) -> int:
     os.environ[CHILD] = "1"
     threads = os.environ.get("OMP_NUM_THREADS")  # Snakemake sets it to the job's threads
     if threads and threads.isdigit():
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(int(threads))
+        _THREADPOOLS.limit(limits=int(threads))
     sys.argv = [request["script"]]
     try:
         snakemake = pickle.loads(blob)  # the owner's own job (its uid checked): Snakemake's preamble does the same
@@ -441,7 +479,7 @@ def _run_child(request: dict, blob: bytes, fds) -> int:
 def _reap(children: dict, selector) -> None:
     while children:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
@@ -455,8 +493,10 @@ def _reap(children: dict, selector) -> None:
             selector.unregister(conn)
         except (KeyError, ValueError):
             pass
+        measured = _USAGE.pack(round(usage.ru_utime * 1e6), round(usage.ru_stime * 1e6), usage.ru_maxrss,
+                               usage.ru_inblock, usage.ru_oublock)
         try:
-            conn.sendall(_INT.pack(with_signal))
+            conn.sendall(_INT.pack(with_signal) + measured)
         except OSError:
             pass
         conn.close()
