@@ -3,7 +3,8 @@
 Snakemake hands these to the SLURM executor (`--time`, `--mem`); a local run ignores them. The
 model is deliberately simple and generous: a job that hits its time limit is requeued or retried
 (`restart-times` in the profile) with the limit multiplied by the attempt number, and training
-resumes from its last finished epoch, so an underestimate costs a requeue, not the work done.
+resumes from its last saved epoch (`compute.resume_every_s`), so an underestimate costs a requeue,
+not the work done.
 
 Cost of one image = max(compute, decode):
   compute  FLOPs of one forward pass (torchvision's documented GFLOPS at 224 px, scaled by

@@ -10,7 +10,7 @@ live run is named: unlocking under it would let two runs write the same files.
 Job processes the dead run left behind (a job in its own process outlives its Snakemake; the
 warm server's children, which it stops when its Snakemake dies, outlive a server killed with it) are
 stopped first: their outputs were never recorded as complete, so the next run reruns those jobs
-(training resumes from its last finished epoch), and two processes would otherwise train the
+(training resumes from its last saved epoch), and two processes would otherwise train the
 same model side by side.
 
 Processes are read from /proc (Linux). A Snakemake process of another account whose folder cannot
