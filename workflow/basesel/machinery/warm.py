@@ -145,17 +145,21 @@ def wait(sock: socket.socket, child: int) -> int:
 
 
 def wait_usage(sock: socket.socket, child: int) -> tuple[int, ChildUsage | None]:
-    """wait's exit status, and what the child used (None if the server went away first)."""
+    """wait's exit status, and what the child used (None if the server went away before saying)."""
     try:
         status = _read_int(sock)
-        utime_us, stime_us, max_rss_kib, blocks_in, blocks_out = _USAGE.unpack(_read_exact(sock, _USAGE.size))
-        return status, ChildUsage((utime_us + stime_us) / 1e6, max_rss_kib / 1024, blocks_in * 512 / 2**20,
-                                  blocks_out * 512 / 2**20)
     except OSError:
         _kill(child, signal.SIGTERM)
+        sock.close()
         return 1, None
+    try:
+        utime_us, stime_us, max_rss_kib, blocks_in, blocks_out = _USAGE.unpack(_read_exact(sock, _USAGE.size))
+    except OSError:
+        return status, None  # the child's exit status stands
     finally:
         sock.close()
+    return status, ChildUsage((utime_us + stime_us) / 1e6, max_rss_kib / 1024, blocks_in * 512 / 2**20,
+                              blocks_out * 512 / 2**20)
 
 
 def _kill(pid: int, signum: int) -> None:
