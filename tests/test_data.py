@@ -114,3 +114,46 @@ def test_probe_table_and_target_rows():
     assert rows.path.tolist() == index.path.tolist() and split.tolist() == [0] * 6 + [1] * 2
     # the probe's position in the train split is its row in the features file
     assert (rows.path.iloc[probe.train_position].to_numpy() == probe.path.to_numpy()).all()
+
+
+def test_decoded_images_file_gives_each_image_as_its_own_decode(tmp_path, small_source, monkeypatch):
+    """The decoded images file holds what load_image gives each file, for any subset of the rows in
+    any order, at the size it was decoded at; a file decoded otherwise or of another dataset is an
+    error; over the budget it holds no pixels and the images are decoded as before."""
+    from basesel.data import images
+    from basesel.data.images import decoded_pixels, image_dataset, write_decoded
+    from basesel.data.preprocessing import Preprocess
+
+    index = index_dataset(small_source, ("train", "val"))
+    paths = index.path.tolist()
+    out = tmp_path / "decoded" / "24px.h5"
+    assert write_decoded(paths, 24, out, budget_mb=10)  # 32 px images resized: the resize is in the file
+    rows = [17, 3, 40, 3, 0]  # a subset, out of order, one row twice
+    some = [paths[i] for i in rows]
+    pixels = decoded_pixels(out, some, 24)
+    assert pixels.dtype == torch.uint8 and pixels.shape == (5, 3, 24, 24)
+    for got, path in zip(pixels, some):
+        assert torch.equal(got, load_image(path, 24))
+    assert torch.equal(decoded_pixels(out, paths, 24)[40], load_image(paths[40], 24))
+    monkeypatch.setattr(images, "_BLOCK", 7)  # rows taken from several blocks read one at a time
+    assert torch.equal(decoded_pixels(out, some, 24), pixels)
+
+    labels = index.label.to_numpy()[rows]
+    ds = image_dataset(some, labels, 24, preload_max_mb=10, decoded=out)
+    direct = image_dataset(some, labels, 24, preload_max_mb=10)
+    for a, b in zip(ds.tensors, direct.tensors):
+        assert a.dtype == b.dtype and torch.equal(a, b)
+
+    with pytest.raises(BaseselError, match="decoded as"):
+        decoded_pixels(out, some, 32)
+    with pytest.raises(BaseselError, match="decoded as"):
+        decoded_pixels(out, some, Preprocess(24, interpolation="bicubic"))
+    with pytest.raises(BaseselError, match="holds no image /elsewhere.png"):
+        decoded_pixels(out, [paths[0], "/elsewhere.png"], 24)
+
+    over = tmp_path / "over.h5"
+    assert not write_decoded(paths, 24, over, budget_mb=1e-3)
+    assert decoded_pixels(over, some, 24) is None
+    streamed = image_dataset(some, labels, 24, preload_max_mb=10, decoded=over)
+    assert torch.equal(streamed.tensors[0], direct.tensors[0])
+    assert not list(out.parent.glob(".*"))  # no temporary file left

@@ -65,6 +65,18 @@ def test_extract_matches_direct_forward(tmp_path, target, arch, width, size):
     on_probe = baseline_scores(tmp_path / "features.h5", ["LogME", "LEEP"], rows=probe_index)
     assert set(on_probe.pop("seconds")) == {"LogME", "LEEP"}  # what each took
     assert on_probe == pytest.approx(compute(["LogME", "LEEP"], feats[probe_index], labels, probs[probe_index]))
+    # read from the target's decoded images file instead of its image files: the same arrays, bit for bit
+    from basesel.data.images import write_decoded
+    assert write_decoded(index.path.tolist(), size, tmp_path / "decoded.h5", budget_mb=100)
+    write_featuremap_file(read, probe, tmp_path / "fm2.h5", batch_size=5, device=torch.device("cpu"),
+                          decoded=tmp_path / "decoded.h5")
+    write_features_file(read, index, tmp_path / "features2.h5", batch_size=5, device=torch.device("cpu"),
+                        decoded=tmp_path / "decoded.h5")
+    with h5py.File(tmp_path / "fm2.h5") as f:
+        np.testing.assert_array_equal(f["featuremaps"][:], fm)
+    with h5py.File(tmp_path / "features2.h5") as f:
+        np.testing.assert_array_equal(f["features"][:], feats)
+        np.testing.assert_array_equal(f["source_probs"][:], probs)
 
 
 def test_failure_leaves_no_file(tmp_path, target):

@@ -65,6 +65,7 @@ wildcard_constraints:
     dataset=one_of(["source", *TARGETS]),
     model=one_of(ZOO),
     rep="(replicates/r[0-9]+/)?",
+    size="[0-9]+",
 
 
 def code(script):
@@ -102,6 +103,19 @@ def pretrain_schedule(wildcards):
 
 def whole_pool_schedule(wildcards):
     return PLAN.whole_pool_schedules[wildcards.arch]
+
+
+def decoded_images(dataset=None):
+    """An input function: the decoded images file (rule decode_images) of `dataset` (the job's
+    target when None) at the input size of the job's architecture, which the job reads its images
+    from; none for a zoo model, which decodes with its own preprocessing."""
+
+    def files(wildcards):
+        if wildcards.arch == ZOO_GROUP:
+            return []
+        return f"results/data/decoded/{dataset or wildcards.target}/{PLAN.archs[wildcards.arch]['input_size']}px.h5"
+
+    return files
 
 
 def base_model(wildcards):

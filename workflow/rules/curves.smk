@@ -8,6 +8,7 @@ CURVE_ARCHS = PLAN.curves  # [] when curves.enabled is false
 rule pretrain_whole:
     input:
         index="results/data/index/source.tsv",
+        decoded=decoded_images("source"),
     output:
         model="results/curves/{arch}/model.pt",
         epochs=report(
@@ -46,6 +47,7 @@ rule curve_scores:
     input:
         checkpoints="results/curves/{arch}/checkpoints",
         index="results/data/index/source.tsv",
+        decoded=decoded_images("source"),
     output:
         report(
             "results/curves/{arch}/scores.tsv",

@@ -1,5 +1,6 @@
 # Datasets: generate the embedded default, index and validate every dataset, cut each source subset
-# (one job each: a new subset size adds jobs, it reruns none), draw each target's probe set.
+# (one job each: a new subset size adds jobs, it reruns none), draw each target's probe set, decode each
+# dataset's images once at each input size the architectures take.
 
 
 rule embedded_dataset:
@@ -71,3 +72,26 @@ rule probe:
         "../../envs/basesel.yaml"
     script:
         "../scripts/probe.py"
+
+
+# Every image of a dataset decoded once at one input size (the paper's square resize): the pretraining
+# on each subset, every features and featuremaps pass read their images from it instead of decoding
+# them again. A dataset over compute.preload_max_mb decoded is written without pixels (its jobs decode
+# as they go); the pixels are those each job would decode, so the file changes no result.
+rule decode_images:
+    input:
+        index="results/data/index/{dataset}.tsv",
+    output:
+        "results/data/decoded/{dataset}/{size}px.h5",
+    params:
+        code=code("decode_images.py"),
+    threads: config["compute"]["threads"]
+    resources:
+        runtime=decode_runtime,
+        mem_mb=TRAIN_MEM,
+    log:
+        "logs/data/decode_{dataset}_{size}px.log",
+    conda:
+        "../../envs/basesel.yaml"
+    script:
+        "../scripts/decode_images.py"

@@ -9,6 +9,7 @@ rule features:
     input:
         model=base_model,
         index="results/data/index/{target}.tsv",
+        decoded=decoded_images(),
     output:
         "results/{rep}features/{arch}/{subset}/{target}.h5",
     params:
@@ -32,6 +33,7 @@ rule featuremaps:
     input:
         model=base_model,
         probe="results/{rep}probes/{target}.tsv",
+        decoded=decoded_images(),
     output:
         "results/{rep}featuremaps/{arch}/{subset}/{target}.h5",
     params:

@@ -34,6 +34,7 @@ else:
         input:
             model=base_model,
             index="results/data/index/{target}.tsv",
+            decoded=decoded_images(),
         output:
             result="results/{rep}finetune/{arch}/{subset}/{target}.json",
             epochs="results/{rep}finetune/{arch}/{subset}/{target}.epochs.tsv",

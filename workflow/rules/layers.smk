@@ -8,6 +8,7 @@ rule layer_features:
     input:
         model="results/curves/{arch}/model.pt",
         index="results/data/index/{target}.tsv",
+        decoded=decoded_images(),
     output:
         "results/layers/{arch}/features/{target}.h5",
     params:
@@ -31,6 +32,7 @@ rule layer_scores:
     input:
         model="results/curves/{arch}/model.pt",
         probe="results/probes/{target}.tsv",
+        decoded=decoded_images(),
     output:
         "results/layers/{arch}/scores/{target}.tsv",
     params:

@@ -4,6 +4,7 @@
 rule pretrain:
     input:
         subset="results/subsets/{subset}.tsv",
+        decoded=decoded_images("source"),
     output:
         model="results/{rep}pretrain/{arch}/{subset}/model.pt",
         epochs=report(

@@ -92,6 +92,10 @@ def index_runtime(wildcards, attempt):
     return cost_model.minutes(PLAN.planned_images(wildcards.dataset) * per_image / THREADS, attempt)
 
 
+def decode_runtime(wildcards, input, attempt):
+    return cost_model.decode_minutes(_rows(input.index, wildcards.dataset), threads=THREADS, attempt=attempt)
+
+
 def curve_scores_runtime(wildcards, input, attempt):
     # The probe pass of every epoch's checkpoint (Figure 1): probe_per_class images per source class.
     classes = PLAN.embedded["source"]["classes"] if "source" in PLAN.embedded else PLAN.class_counts["source"]

@@ -24,7 +24,8 @@ def main(smk):
     probe = val.iloc[probe_rows(val, smk.params.probe_per_class, smk.params.seed, short="all")]
     print(f"[curves {smk.wildcards.arch}] {len(checkpoints)} checkpoints, probe of {len(probe)} source val images",
           file=sys.stderr)
-    images = image_dataset(probe.path.tolist(), probe.label.to_numpy(), spec.input_size, budget, workers)
+    images = image_dataset(probe.path.tolist(), probe.label.to_numpy(), spec.input_size, budget, workers,
+                           smk.input.get("decoded") or None)
     table = epoch_scores(checkpoints, images, margin=smk.params.s6_margin, device=device, workers=workers)
     write_tsv(table, smk.output[0], float_format="%.10g")
 

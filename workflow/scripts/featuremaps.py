@@ -15,8 +15,9 @@ def main(smk):
     print(f"[featuremaps] {model.name} -> {smk.wildcards.target}: {model.layer}", file=sys.stderr)
     write_featuremap_file(model, read_tsv(smk.input.probe), smk.output[0],
                           batch_size=smk.config["featuremaps"]["batch_size"], device=device, preload_max_mb=budget,
-                          workers=workers, attrs={"subset": smk.wildcards.subset, "target": smk.wildcards.target,
-                                                  "checkpoint": smk.input.model})
+                          workers=workers, decoded=smk.input.get("decoded") or None,
+                          attrs={"subset": smk.wildcards.subset, "target": smk.wildcards.target,
+                                 "checkpoint": smk.input.model})
 
 
 run(snakemake, main, torch_threads=True)

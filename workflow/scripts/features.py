@@ -15,7 +15,7 @@ def main(smk):
     print(f"[features] {model.name} -> {smk.wildcards.target}: {model.preprocess.describe()}", file=sys.stderr)
     write_features_file(model, read_tsv(smk.input.index), smk.output[0],
                         batch_size=smk.config["featuremaps"]["batch_size"], device=device,
-                        preload_max_mb=budget, workers=workers,
+                        preload_max_mb=budget, workers=workers, decoded=smk.input.get("decoded") or None,
                         attrs={"subset": smk.wildcards.subset, "target": smk.wildcards.target,
                                "checkpoint": smk.input.model})
 

@@ -14,7 +14,8 @@ def main(smk):
     label = f"finetune {smk.wildcards.arch}/{smk.wildcards.subset} -> {smk.wildcards.target}"
     result = finetune_full(model, read_tsv(smk.input.index), Schedule(**smk.params.schedule), seed=smk.params.seed,
                            resume_path=smk.params.resume, log_path=smk.output.epochs, device=device, label=label,
-                           preload_max_mb=budget, workers=workers, resume_every=smk.config["compute"]["resume_every_s"])
+                           preload_max_mb=budget, workers=workers, resume_every=smk.config["compute"]["resume_every_s"],
+                           decoded=smk.input.get("decoded") or None)
     write_json(result, smk.output.result)
     clear_resume(smk.params.resume)
 

@@ -15,7 +15,7 @@ def main(smk):
     print(f"[layer features] {smk.wildcards.arch} (whole pool) -> {smk.wildcards.target}", file=sys.stderr)
     extract_layer_features(model, spec, read_tsv(smk.input.index), smk.output[0],
                            batch_size=smk.config["featuremaps"]["batch_size"], device=device,
-                           preload_max_mb=budget, workers=workers,
+                           preload_max_mb=budget, workers=workers, decoded=smk.input.get("decoded") or None,
                            attrs={"target": smk.wildcards.target, "checkpoint": smk.input.model})
 
 

@@ -14,7 +14,7 @@ def main(smk):
     model, spec, _ = load_checkpoint(smk.input.model)
     table = layer_scores(model, spec, read_tsv(smk.input.probe), margin=smk.params.s6_margin,
                          batch_size=smk.config["featuremaps"]["batch_size"], device=device,
-                         preload_max_mb=budget, workers=workers)
+                         preload_max_mb=budget, workers=workers, decoded=smk.input.get("decoded") or None)
     write_tsv(table, smk.output[0], float_format="%.10g")
     print(table.to_string(index=False), file=sys.stderr)
 

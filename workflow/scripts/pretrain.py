@@ -13,7 +13,7 @@ def main(smk):
              source=smk.wildcards.subset, out_model=smk.output.model, log_path=smk.output.epochs,
              resume_path=smk.params.resume, device=device, workers=workers, preload_max_mb=budget,
              label=f"pretrain {smk.wildcards.arch}/{smk.wildcards.subset}",
-             resume_every=smk.config["compute"]["resume_every_s"])
+             resume_every=smk.config["compute"]["resume_every_s"], decoded=smk.input.get("decoded") or None)
 
 
 run(snakemake, main, torch_threads=True)

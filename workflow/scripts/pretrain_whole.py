@@ -16,7 +16,8 @@ def main(smk):
     pretrain(read_tsv(smk.input.index), smk.params.spec, schedule, seed=smk.params.seed, source="whole",
              out_model=smk.output.model, log_path=smk.output.epochs, resume_path=smk.params.resume, device=device,
              workers=workers, preload_max_mb=budget, label=f"whole-pool {smk.wildcards.arch}",
-             keep_epochs_in=smk.params.staging, keep_resume=True, resume_every=smk.config["compute"]["resume_every_s"])
+             keep_epochs_in=smk.params.staging, keep_resume=True, resume_every=smk.config["compute"]["resume_every_s"],
+             decoded=smk.input.get("decoded") or None)
     publish_checkpoints(smk.params.staging, smk.output.checkpoints, schedule.epochs, smk.params.resume)
     clear_resume(smk.params.resume)
 

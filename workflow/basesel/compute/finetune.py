@@ -79,17 +79,18 @@ def finetune_head(h5_path, schedule: Schedule, *, seed: int, resume_path, log_pa
 
 
 def finetune_full(probed, target_index, schedule: Schedule, *, seed: int, resume_path, log_path, device, label: str,
-                  preload_max_mb: float, workers: int, resume_every: float = 0.0) -> dict:
+                  preload_max_mb: float, workers: int, resume_every: float = 0.0, decoded=None) -> dict:
     """Replace the head of a base model (models.tap.Probed) and train the whole network on the
-    target's images, fed as the model's own preprocessing says. `resume_every`: training.fit's."""
+    target's images, fed as the model's own preprocessing says. `resume_every`: training.fit's;
+    `decoded`: the target's decoded images file (data.images.image_dataset's)."""
     train = target_index[target_index.split == "train"]
     test = target_index[target_index.split == "test"]
     torch.manual_seed(seed)
     probed.new_head(int(train.label.max()) + 1)
     p = probed.preprocess
     start = time.perf_counter()
-    tr = image_dataset(train.path.tolist(), train.label.to_numpy(), p, preload_max_mb, workers)
-    te = image_dataset(test.path.tolist(), test.label.to_numpy(), p, preload_max_mb, workers)
+    tr = image_dataset(train.path.tolist(), train.label.to_numpy(), p, preload_max_mb, workers, decoded)
+    te = image_dataset(test.path.tolist(), test.label.to_numpy(), p, preload_max_mb, workers, decoded)
     log = fit(probed.model, tr, te, schedule, seed=seed, resume_path=resume_path, log_path=log_path, device=device,
               prepare=lambda x: normalise(x, p.mean, p.std), label=label, workers=workers, params={"mode": "full"},
               resume_every=resume_every)

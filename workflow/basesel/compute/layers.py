@@ -59,12 +59,12 @@ def layer_tap(model: nn.Module, layers, sink) -> Tap:
 
 
 def _layer_pass(model: nn.Module, spec: ArchSpec, rows: pd.DataFrame, sink, *, batch_size: int, device,
-                indices, preload_max_mb: float, workers: int, label: str, dataset=None):
+                indices, preload_max_mb: float, workers: int, label: str, dataset=None, decoded=None):
     """One pass over `rows` with every selected layer's maps handed to `sink(k, maps, rows slice)`;
     returns (the layers, {layer: featuremap shape (C, H, W)})."""
     preprocess = Preprocess.of(spec.input_size)
     if dataset is None:
-        dataset = image_dataset(rows.path.tolist(), rows.label.to_numpy(), preprocess, preload_max_mb, workers)
+        dataset = image_dataset(rows.path.tolist(), rows.label.to_numpy(), preprocess, preload_max_mb, workers, decoded)
     layers, shapes, current = select_layers(spec.arch, indices), {}, {}
 
     def grab(k, maps):
@@ -87,7 +87,7 @@ def _meta(layer: archs.ConvLayer, shape) -> dict:
 
 def extract_layer_features(model: nn.Module, spec: ArchSpec, target_index: pd.DataFrame, out_path, *, batch_size: int,
                            device, indices=None, preload_max_mb: float = 2048, workers: int = 0,
-                           attrs: dict | None = None, dataset=None) -> None:
+                           attrs: dict | None = None, dataset=None, decoded=None) -> None:
     """Every selected conv layer's GAP features of a target's train and test images, in one pass.
 
     File: feature_labels (M,), feature_split (M,) [0 train, 1 test]; a group `layerNN` per layer with
@@ -98,7 +98,7 @@ def extract_layer_features(model: nn.Module, spec: ArchSpec, target_index: pd.Da
     pooled: dict[int, list[np.ndarray]] = {}
     layers, shapes = _layer_pass(model, spec, rows, lambda k, maps, sl: pooled.setdefault(k, []).append(
         maps.mean(dim=(2, 3)).cpu().numpy()), batch_size=batch_size, device=device, indices=indices,
-        preload_max_mb=preload_max_mb, workers=workers, label="[layer features]", dataset=dataset)
+        preload_max_mb=preload_max_mb, workers=workers, label="[layer features]", dataset=dataset, decoded=decoded)
     with atomic_path(out_path, ".h5") as tmp, h5py.File(tmp, "w", locking=False) as f:
         f["feature_labels"] = rows.label.to_numpy().astype(np.int64)
         f["feature_split"] = split
@@ -112,7 +112,8 @@ def extract_layer_features(model: nn.Module, spec: ArchSpec, target_index: pd.Da
 
 
 def layer_scores(model: nn.Module, spec: ArchSpec, probe: pd.DataFrame, *, margin: float, batch_size: int, device,
-                 indices=None, preload_max_mb: float = 2048, workers: int = 0, dataset=None) -> pd.DataFrame:
+                 indices=None, preload_max_mb: float = 2048, workers: int = 0, dataset=None,
+                 decoded=None) -> pd.DataFrame:
     """S1..S6 of every selected conv layer's featuremaps on the probe images (data.subsets.probe_table
     rows), a row per layer. Memory: one ScoreAccumulator per layer (K class means of C*H*W float64
     values each: about 2 GB for full-width ResNet18 at 224 px and 100 classes, mostly the early
@@ -125,7 +126,7 @@ def layer_scores(model: nn.Module, spec: ArchSpec, probe: pd.DataFrame, *, margi
 
     layers, shapes = _layer_pass(model, spec, probe, score, batch_size=batch_size, device=device, indices=indices,
                                  preload_max_mb=preload_max_mb, workers=workers, label="[layer scores]",
-                                 dataset=dataset)
+                                 dataset=dataset, decoded=decoded)
     return pd.DataFrame([{**_meta(layer, shapes[layer.index]), **accs[layer.index].result()} for layer in layers])
 
 

@@ -87,12 +87,14 @@ def image_batches(dataset, preprocess, *, batch_size: int, device, workers: int 
 
 
 def read_pass(probed: Probed, rows: pd.DataFrame, *, batch_size: int, device, preload_max_mb: float = 2048,
-              workers: int = 0, label: str = "forward", dataset=None):
+              workers: int = 0, label: str = "forward", dataset=None, decoded=None):
     """Yield (slice of `rows`, models.tap.Captured) of `probed` over `rows` (columns path, label), in
     order, in eval mode on `device`. `dataset` may hold the rows' images already decoded (the
-    benchmarks pass one to time the pass apart from decoding)."""
+    benchmarks pass one to time the pass apart from decoding); `decoded`: the decoded images file
+    of the dataset the rows are of (data.images.image_dataset's)."""
     if dataset is None:
-        dataset = image_dataset(rows.path.tolist(), rows.label.to_numpy(), probed.preprocess, preload_max_mb, workers)
+        dataset = image_dataset(rows.path.tolist(), rows.label.to_numpy(), probed.preprocess, preload_max_mb, workers,
+                                decoded)
     probed.model.eval().to(device)
     done = 0
     with probed.reading() as read:
@@ -115,13 +117,13 @@ def pass_file(out_path):
 
 def write_features_file(probed: Probed, target_index: pd.DataFrame, out_path, *, batch_size: int, device,
                         attrs: dict | None = None, preload_max_mb: float = 2048, workers: int = 0,
-                        dataset=None) -> None:
+                        dataset=None, decoded=None) -> None:
     """Write the features file of one model on one target (index rows with split train/test)."""
     rows, split = target_rows(target_index)
     start = time.perf_counter()
     with pass_file(out_path) as (f, writer):
         for sl, cap in read_pass(probed, rows, batch_size=batch_size, device=device, preload_max_mb=preload_max_mb,
-                                 workers=workers, label="[features]", dataset=dataset):
+                                 workers=workers, label="[features]", dataset=dataset, decoded=decoded):
             writer.put_rows("features", len(rows), sl, cap.penultimate.float().cpu().numpy())
             if cap.logits is not None:  # a model without a classifier head has no source softmax
                 writer.put_rows("source_probs", len(rows), sl, torch.softmax(cap.logits.float(), dim=1).cpu().numpy())
@@ -134,12 +136,12 @@ def write_features_file(probed: Probed, target_index: pd.DataFrame, out_path, *,
 
 def write_featuremap_file(probed: Probed, probe: pd.DataFrame, out_path, *, batch_size: int, device,
                           attrs: dict | None = None, preload_max_mb: float = 2048, workers: int = 0,
-                          dataset=None) -> None:
+                          dataset=None, decoded=None) -> None:
     """Write the featuremap file of one model on one target's probe set (data.subsets.probe_table rows)."""
     start = time.perf_counter()
     with pass_file(out_path) as (f, writer):
         for sl, cap in read_pass(probed, probe, batch_size=batch_size, device=device, preload_max_mb=preload_max_mb,
-                                 workers=workers, label="[featuremaps]", dataset=dataset):
+                                 workers=workers, label="[featuremaps]", dataset=dataset, decoded=decoded):
             writer.put_rows("featuremaps", len(probe), sl, cap.featuremap.float().cpu().numpy())
         writer.join()
         f["labels"] = probe.label.to_numpy().astype(np.int64)

@@ -17,21 +17,23 @@ from .training import clear_resume, fit, memory_format
 
 def pretrain(rows: pd.DataFrame, arch: dict, schedule: Schedule, *, seed: int, source: str, out_model, log_path,
              resume_path, device, workers: int = 0, preload_max_mb: float = 2048, label: str,
-             keep_epochs_in=None, keep_resume: bool = False, resume_every: float = 0.0) -> pd.DataFrame:
+             keep_epochs_in=None, keep_resume: bool = False, resume_every: float = 0.0, decoded=None) -> pd.DataFrame:
     """Train a new model of `arch` ({arch, width, input_size}) on the train rows of `rows`, validated
     on its val rows; write it as a basesel checkpoint (its source subset `source`, the source
     classes, validation accuracy and training-set size: the task-agnostic baselines) to `out_model`
     and the per-epoch log to `log_path`; remove the resume file once both are written (unless
     `keep_resume`: the caller has more to write first). With `keep_epochs_in` (a folder), the model
-    of every epoch is kept there too (curves.EpochCheckpoints). `resume_every`: training.fit's."""
+    of every epoch is kept there too (curves.EpochCheckpoints). `resume_every`: training.fit's;
+    `decoded`: the source pool's decoded images file (data.images.image_dataset's)."""
     train, val = rows[rows.split == "train"], rows[rows.split == "val"]
     spec = ArchSpec(num_classes=int(train.label.max()) + 1, **arch)
     print(f"[{label}] {len(train)} train / {len(val)} val images, {spec.num_classes} classes, device {device}",
           file=sys.stderr)
     torch.manual_seed(seed)
     model = build_model(spec)
-    train_set = image_dataset(train.path.tolist(), train.label.to_numpy(), spec.input_size, preload_max_mb, workers)
-    val_set = image_dataset(val.path.tolist(), val.label.to_numpy(), spec.input_size, preload_max_mb, workers)
+    train_set = image_dataset(train.path.tolist(), train.label.to_numpy(), spec.input_size, preload_max_mb, workers,
+                              decoded)
+    val_set = image_dataset(val.path.tolist(), val.label.to_numpy(), spec.input_size, preload_max_mb, workers, decoded)
     keep = None if keep_epochs_in is None else EpochCheckpoints(spec, keep_epochs_in, schedule.epochs, subset=source)
     log = fit(model, train_set, val_set, schedule, seed=seed, resume_path=resume_path, log_path=log_path,
               device=device, prepare=normalise, workers=workers, label=label,

@@ -115,6 +115,11 @@ def inference_minutes(arch: dict, *, images: int, gpu: bool, threads: int, decod
     return minutes(images * s, attempt)
 
 
+def decode_minutes(images: int, *, threads: int, attempt: int = 1) -> int:
+    """Runtime request of decoding a dataset's images once (data.images.write_decoded)."""
+    return minutes(images / (DECODE_PER_THREAD * max(1, threads)), attempt)
+
+
 def loader_mb(preload_max_mb: float, threads: int) -> int:
     """Host memory of a GPU/CPU training job: the process, a preloaded dataset, DataLoader workers."""
     return int(3000 + preload_max_mb + 500 * max(0, threads))
