@@ -32,6 +32,8 @@ def test_default_dag_has_a_job_per_pair(tmp_path):
     pairs = archs * subsets * targets
     assert plan.counts == {
         "embedded_dataset": 1 + targets, "index_dataset": 1 + targets, "subset": subsets, "probe": targets,
+        # each dataset decoded once at each input size the architectures take
+        "decode_images": (1 + targets) * len({a["input_size"] for a in DEFAULT["architectures"]}),
         "pretrain": archs * subsets, "features": pairs, "featuremaps": pairs, "scores": pairs, "baselines": pairs,
         "finetune_head": pairs, "table": 1, "analysis": 1,
         "plot_data": 1, "plot_pretraining": archs, "plot_scores": archs, "plot_finetune": 1, "plot_figure2": 1,
