@@ -130,7 +130,8 @@ def write_decoded(paths, preprocess, out_path, budget_mb: float, workers: int = 
         f.attrs["decode"] = _decode_key(p)
         if holds:
             f["path"] = np.array(paths, dtype=h5py.string_dtype())
-            f.create_dataset("pixels", data=preload(paths, np.zeros(len(paths), dtype=np.int64), p, workers).tensors[0].numpy())
+            pixels = preload(paths, np.zeros(len(paths), dtype=np.int64), p, workers).tensors[0]  # labels unused
+            f.create_dataset("pixels", data=pixels.numpy())
     return holds
 
 
