@@ -10,6 +10,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # helpers, fake_datase
 os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 
 
+# `make test` spreads the test files over processes (pytest-xdist, --dist loadfile): a file's tests
+# run in one process, with its module fixtures; the two files that read the session's tiny run share
+# a process, so that it runs once; and the longest go first (minutes each, most of them spent in
+# Snakemake runs), so that the processes finish together rather than one waiting on the last of them.
+SAME_PROCESS = {"test_recovery.py": "tiny_run", "test_workflow.py": "tiny_run"}
+LONGEST_FIRST = ["test_reruns.py", "test_slurm.py", "test_recovery.py", "test_workflow.py",
+                 "test_replicates.py", "test_warm.py", "test_zoo.py"]
+
+
+def pytest_collection_modifyitems(items):
+    first = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: first.get(item.path.name, len(first)))  # stable: a file's order kept
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, with SAME_PROCESS's files one unit of work. (Not xdist_group marks: pytest
+    9 ignores the node ids that pytest-xdist 3.8 rewrites for them.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None  # pytest-xdist's own
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            file = nodeid.split("::", 1)[0]
+            return SAME_PROCESS.get(Path(file).name, file)
+
+    return ByFile(config, log)
+
+
 @pytest.fixture(scope="session")
 def root():
     return ROOT
@@ -19,17 +48,15 @@ def root():
 def tiny_run(tmp_path_factory):
     """The tiny config run locally once, with its report: every end-to-end test reads this run (the
     SLURM test compares its own outputs with it); a test that changes files works on a copy."""
-    import tempfile
-
     from helpers import TINY, smk
 
-    def warm_folders():  # the warm-start server's private folders (basesel/machinery/warm.py)
-        return set(Path(tempfile.gettempdir()).glob("basesel-warm-*")) | set(
-            Path(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent")).glob("basesel-warm-*"))
-
-    before = warm_folders()
+    # The warm-start server's private folder goes under a temporary folder of this run's own (no
+    # $XDG_RUNTIME_DIR), so that the check below sees only this run's, whatever else runs at the
+    # same time (make test runs test files in parallel).
+    tmp = tmp_path_factory.mktemp("tiny-tmp")
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"} | {"TMPDIR": str(tmp)}
     workdir = tmp_path_factory.mktemp("tiny")
-    smk(workdir, config=TINY)
-    smk(workdir, "--report", "results/report.html", config=TINY)
-    assert warm_folders() <= before, "the warm server's folder outlived the run"
+    smk(workdir, config=TINY, env=env)
+    smk(workdir, "--report", "results/report.html", config=TINY, env=env)
+    assert not list(tmp.glob("basesel-warm-*")), "the warm server's folder outlived the run"
     return workdir

@@ -33,15 +33,15 @@ def write_config(workdir, config) -> Path:
     return path
 
 
-def smk(workdir, *args, config=None, check=True, timeout=1800, snakefile=None):
+def smk(workdir, *args, config=None, check=True, timeout=1800, snakefile=None, env=None):
     """Run Snakemake on `workdir` as from the repository root: config.yaml, then the overlay `config`
-    (lists replace, mappings merge)."""
+    (lists replace, mappings merge); `env` replaces the environment (default: this process's)."""
     # Targets and flags first: --configfile takes every word after it.
     cmd = [*SNAKEMAKE, *args, "--snakefile", str(snakefile or ROOT / "Snakefile"), "--directory", str(workdir),
            "--cores", "2", "--configfile", str(ROOT / "config.yaml")]
     if config is not None:
         cmd.append(str(write_config(workdir, config)))
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"})
     if check and out.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
     return out
