@@ -11,10 +11,10 @@ os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 
 
 # `make test` spreads the test files over processes (pytest-xdist, --dist loadfile): a file's tests
-# run in one process, with its module fixtures; the two files that read the session's tiny run share
-# a process, so that it runs once; and the longest go first (minutes each, most of them spent in
+# run in one process, with its module fixtures; the files that read the session's tiny run share a
+# process, so that it runs once; and the longest go first (minutes each, most of them spent in
 # Snakemake runs), so that the processes finish together rather than one waiting on the last of them.
-SAME_PROCESS = {"test_recovery.py": "tiny_run", "test_workflow.py": "tiny_run"}
+SAME_PROCESS = {name: "tiny_run" for name in ("test_recovery.py", "test_workflow.py", "test_replicates.py")}
 LONGEST_FIRST = ["test_reruns.py", "test_slurm.py", "test_recovery.py", "test_workflow.py",
                  "test_replicates.py", "test_warm.py", "test_zoo.py"]
 

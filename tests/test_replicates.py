@@ -2,6 +2,7 @@
 across replicates against a direct loop over the per-replicate tables, win rates against a case
 computed by hand, and the tiny config run with two replicates."""
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -93,13 +94,18 @@ def test_one_more_replicate_adds_only_its_jobs(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_tiny_config_with_two_replicates(tmp_path):
+def test_the_tiny_config_with_two_replicates(tiny_run, tmp_path):
+    """A second replicate added to (a copy of) the tiny run: replicate 0 is the run itself, so its
+    table stays the run's."""
+    work = tmp_path / "copy"
+    shutil.copytree(tiny_run, work, symlinks=True)
     config = with_changes(TINY, replicates=2)
-    smk(tmp_path, config=config)
-    smk(tmp_path, "--report", "results/report.html", config=config)
-    results = tmp_path / "results"
+    smk(work, config=config)
+    smk(work, "--report", "results/report.html", config=config)
+    results = work / "results"
     rep1 = results / "replicates" / "r1"
     t0, t1 = (pd.read_csv(p / "analysis/table.tsv", sep="\t") for p in (results, rep1))
+    pd.testing.assert_frame_equal(t0, pd.read_csv(tiny_run / "results/analysis/table.tsv", sep="\t"), check_exact=True)
     assert t0[["arch", "source", "target"]].equals(t1[["arch", "source", "target"]])
     assert not np.allclose(t0.accuracy, t1.accuracy)  # other training seeds
     # the same data, subsets; other probe draws and other training
