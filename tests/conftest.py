@@ -12,11 +12,13 @@ os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 
 # `make test` spreads the test files over processes (pytest-xdist, --dist loadfile): a file's tests
 # run in one process, with its module fixtures; the files that read the session's tiny run share a
-# process, so that it runs once; and the longest go first (minutes each, most of them spent in
-# Snakemake runs), so that the processes finish together rather than one waiting on the last of them.
+# process, so that it runs once; and the long files (minutes each, most of it in Snakemake runs) go
+# first, in an order that gives two processes about as much (pytest-xdist hands a process the next
+# file when it is down to its last two tests): the rerun table's plans and the tiny run's files at
+# once, then the SLURM test beside the short files.
 SAME_PROCESS = {name: "tiny_run" for name in ("test_recovery.py", "test_workflow.py", "test_replicates.py")}
-LONGEST_FIRST = ["test_reruns.py", "test_slurm.py", "test_recovery.py", "test_workflow.py",
-                 "test_replicates.py", "test_warm.py", "test_zoo.py"]
+LONGEST_FIRST = ["test_reruns.py", "test_recovery.py", "test_workflow.py", "test_replicates.py",
+                 "test_zoo.py", "test_warm.py", "test_slurm.py"]
 
 
 def pytest_collection_modifyitems(items):
