@@ -2,7 +2,7 @@
 #   make run                        the workflow on the embedded default, then results/report.html
 #   make run CONFIG=configs/X.yaml  the same with a ready overlay (tiny, zoo, replicates, ...)
 #   make test                       the test suite (what .ci/run calls), its files spread over CORES
-#                                   processes, the longest first (tests/conftest.py)
+#                                   processes, the long files first (tests/conftest.py)
 # After a run that died (kill -9, out of memory, a lost session) `make run` carries on: a stale lock is
 # removed when no Snakemake process is alive for this folder (basesel/machinery/runlock.py), and jobs that were
 # cut short run again. The greedy scheduler: the ILP one optimises temp files, which this workflow has none

@@ -17,12 +17,12 @@ os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 # file when it is down to its last two tests): the rerun table's plans and the tiny run's files at
 # once, then the SLURM test beside the short files.
 SAME_PROCESS = {name: "tiny_run" for name in ("test_recovery.py", "test_workflow.py", "test_replicates.py")}
-LONGEST_FIRST = ["test_reruns.py", "test_recovery.py", "test_workflow.py", "test_replicates.py",
+LONG_FILES_FIRST = ["test_reruns.py", "test_recovery.py", "test_workflow.py", "test_replicates.py",
                  "test_zoo.py", "test_warm.py", "test_slurm.py"]
 
 
 def pytest_collection_modifyitems(items):
-    first = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    first = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
     items.sort(key=lambda item: first.get(item.path.name, len(first)))  # stable: a file's order kept
 
 
@@ -48,8 +48,8 @@ def root():
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """The tiny config run locally once, with its report: every end-to-end test reads this run (the
-    SLURM test compares its own outputs with it); a test that changes files works on a copy."""
+    """The tiny config run locally once, with its report, read by the end-to-end tests of
+    SAME_PROCESS's files; a test that changes files works on a copy."""
     from helpers import TINY, smk
 
     # The warm-start server's private folder goes under a temporary folder of this run's own (no
