@@ -117,12 +117,15 @@ def test_correlations_measures():
 
 def test_bad_tables():
     df = random_table(4)
-    with pytest.raises(BaseselError, match="S6"):
+    with pytest.raises(BaseselError, match="lacks column.*S6"):
         check_table(df.drop(columns="S6"))
-    with pytest.raises(BaseselError, match="duplicate"):
+    with pytest.raises(BaseselError, match=r"model 's0' appears more than once in group a/t1 \(lines 2, 26\)"):
         check_table(pd.concat([df, df.iloc[:1]]))
-    with pytest.raises(BaseselError, match="at least 3 source models"):
+    with pytest.raises(BaseselError, match="no group has 3 or more models"):
         check_table(df[df.source.isin(["s0", "s1"])])
+    # a group of two is left out and named; the others stay
+    checked = check_table(df[~((df.arch == "a") & (df.target == "t1") & ~df.source.isin(["s0", "s1"]))])
+    assert checked.skipped_groups == {"a/t1": ["s0", "s1"]} and len(checked.df) == 3 * 6
 
 
 def test_analyze_and_its_cli_write_the_same_tables(tmp_path):
@@ -147,9 +150,11 @@ def test_analyze_and_its_cli_write_the_same_tables(tmp_path):
                           "--alpha-step", "0.01", "--bootstrap", "50"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert f"best alpha {summary['c56']['best_alpha']}" in out.stdout
-    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == sorted(results)
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == sorted([*results, "win_rates.tsv"])
     for name in ("correlations.tsv", "alpha_sweep.tsv", "best_alpha.tsv", "leaderboard.tsv"):
         written = pd.read_csv(tmp_path / "cli" / name, sep="\t")
+        if name == "leaderboard.tsv":  # the command adds each score's share of groups won
+            written = written.drop(columns="wins")
         expected = results[name]
         pd.testing.assert_frame_equal(written, expected.astype(written.dtypes.to_dict()), check_exact=False, rtol=1e-5)
     c56 = pd.read_csv(tmp_path / "cli" / "c56_summary.tsv", sep="\t").set_index("quantity")

@@ -44,20 +44,57 @@ def cmd_scores(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    """The workflow's analysis of any score table."""
-    from .io import read_tsv, write_tables
-    from .science.analysis import EXACT, analyze, as_written
+    """The workflow's analysis of any score table: each ground truth on its own (in OUTDIR, or in
+    OUTDIR/TRUTH/ when there are several), every name and cell checked before any is computed."""
+    from .io import write_tables
+    from .science import score_table
+    from .science.analysis import EXACT, analyze, as_written, check_table
 
-    try:
-        table = read_tsv(args.table)
-    except FileNotFoundError:
-        raise BaseselError(f"no such table: {args.table}") from None
-    results = analyze(table, alpha_step=args.alpha_step, n_boot=args.bootstrap, seed=args.seed)
-    write_tables(as_written(results), args.outdir, exact=EXACT)
-    c = results["summary.json"]["c56"]
-    print(f"wrote {args.outdir}/: {' '.join(results)}")
-    print(f"C_56: best alpha {c['best_alpha']}, mean rho {c['mean_rho']}, leave-one-group-out rho {c['leave_one_group_out_rho']}")
+    table = score_table.resolve(score_table.read(args.table), model=args.model, groups=args.group_by,
+                                truths=args.truth, scores=args.scores, lower=args.lower_is_better or (),
+                                ignore=args.ignore or (), form=args.form)
+    for layout in table.layouts:  # every bad cell of every ground truth named before any computation
+        check_table(table.df, table.metrics, layout)
+    for note in table.notes:
+        print(note)
+    for layout in table.layouts:
+        outdir = Path(args.outdir) / (layout.truth if len(table.layouts) > 1 else "")
+        results = analyze(table.df, alpha_step=args.alpha_step, n_boot=args.bootstrap, seed=args.seed,
+                          layout=layout, metrics=table.metrics, win_rates=True)
+        write_tables(as_written(results), outdir, exact=EXACT)
+        print(_analysis_report(results, layout, outdir))
     return 0
+
+
+def _analysis_report(results: dict, layout, outdir: Path) -> str:
+    """What `basesel analyze` says of one ground truth: what was analysed, the leaderboard, what was
+    left out and why."""
+    s = results["summary.json"]
+    board = results["leaderboard.tsv"]
+    lines = [f"{layout.truth}: {s['n_groups']} group(s) by {', '.join(layout.groups) or 'nothing (one group)'}, "
+             f"{s['n_rows']} rows, {len(board)} scores ranked; wrote {outdir}/: {' '.join(results)}",
+             "  leaderboard by mean weighted tau over groups [95% bootstrap interval], mean rho, share of groups won:"]
+    for r in board.itertuples():
+        lines.append(f"  {r.rank_by_weighted_tau:3d}. {r.score:24s} {r.mean_weighted_tau:6.3f} [{r.wtau_lo:6.3f}, {r.wtau_hi:6.3f}]"
+                     f"  rho {r.mean_rho:6.3f}  wins {r.wins:4.0%}  ({r.groups_defined} groups)")
+    if "c56" in s:
+        c = s["c56"]
+        lines.append(f"  C_56: best alpha {c['best_alpha']}, mean rho {c['mean_rho']}, leave-one-group-out rho "
+                     f"{c['leave_one_group_out_rho']}")
+    else:
+        lines.append("  no S5 and S6 in the table: the alpha sweep and C_56 are not made")
+    for group, why in s.get("groups_skipped", {}).items():
+        lines.append(f"  skipped group {group}: {why}")
+    if s.get("rows_without_truth"):
+        lines.append(f"  left out: {s['rows_without_truth']} row(s) without a {layout.truth} value")
+    for score, counts in s.get("models_without_value", {}).items():
+        lines.append(f"  left out of {score}: {sum(counts.values())} model(s) without a value, in "
+                     + ", ".join(f"{g} ({n})" for g, n in counts.items()))
+    for score, where in s.get("too_few_values", {}).items():
+        lines.append(f"  {score} not ranked in {', '.join(where)}: fewer than 3 models have a value")
+    for score, where in s.get("not_applicable", {}).items():
+        lines.append(f"  {score} does not apply to a model of {', '.join(where)}: left out there")
+    return "\n".join(lines)
 
 
 def cmd_rank(args) -> int:
@@ -81,9 +118,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=64)
     s.set_defaults(func=cmd_scores)
 
-    a = sub.add_parser("analyze", help="correlations, alpha sweep and C_56 of a score table")
-    a.add_argument("table", help="TSV with columns arch, source, target, S1..S6, accuracy")
+    a = sub.add_parser("analyze", help="how well each score of any table ranks models: every ranking measure with "
+                                       "bootstrap intervals, the leaderboard, win rates across groups (and the alpha "
+                                       "sweep and C_56 where the table has S5 and S6)")
+    a.add_argument("table", help="a TSV (or .csv): a row per model and group with a column per score (wide), or a row "
+                                 "per model, group and score with columns score and value (long), and the ground truth")
     a.add_argument("outdir")
+    a.add_argument("--model", help="the column naming the model (default: model, else source)")
+    a.add_argument("--group-by", nargs="*", metavar="COLUMN",
+                   help="the columns whose values make a group; correlations are taken across the models of a group "
+                        "(default: arch target, else target; none: the whole table is one group)")
+    a.add_argument("--truth", nargs="+", metavar="COLUMN",
+                   help="ground-truth columns (fine-tuned accuracy), each analysed on its own (default: accuracy)")
+    a.add_argument("--scores", nargs="+", metavar="COLUMN", help="the score columns (default: every other column)")
+    a.add_argument("--lower-is-better", nargs="+", metavar="SCORE",
+                   help="scores for which a smaller value is better, beside the paper's S2, S4, S5, S6")
+    a.add_argument("--ignore", nargs="+", metavar="COLUMN", help="columns that are neither scores nor keys")
+    a.add_argument("--form", choices=("auto", "wide", "long"), default="auto",
+                   help="auto: long when the table has columns score and value")
     a.add_argument("--alpha-step", type=float, default=0.001)
     a.add_argument("--bootstrap", type=int, default=1000)
     a.add_argument("--seed", type=int, default=0)

@@ -20,29 +20,20 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from . import stats
-from .analysis import alpha_sweep, best_alphas, check_table, groups, score_columns, with_c56
-from .featuremap_scores import C56, DIRECTION
+from .analysis import alpha_sweep, best_alphas, check_table, group_measures, score_columns, with_c56, with_c56_missing
+from .featuremap_scores import C56
 
 
 def per_group(table: pd.DataFrame, alpha_step: float) -> tuple[pd.DataFrame, float]:
     """(a row per (group, score): weighted tau and rho, NaN where the score does not apply to a
     model of the group; C_56's best alpha) of one replicate's table."""
     metrics = score_columns(table)
-    df = check_table(table, metrics)
-    sweep = alpha_sweep(df, alpha_step)
+    checked = check_table(table, metrics)
+    df, missing = checked.df, checked.missing
+    sweep = alpha_sweep(df, alpha_step, metrics, missing=missing)
     best = best_alphas(sweep).set_index("pair").loc["C_56", "best_alpha"]
     scored = with_c56(df, sweep)
-    acc = scored.accuracy.to_numpy(np.float64)
-    rows = []
-    for name, pos in groups(scored):
-        for m in [*metrics, *C56]:
-            x = DIRECTION.get(m, 1) * scored[m].to_numpy(np.float64)[pos]
-            applies = not np.isnan(x).any()
-            rows.append({"group": name, "score": m,
-                         "weighted_tau": stats.weighted_tau(x, acc[pos]) if applies else np.nan,
-                         "rho": float(stats.spearman_pairs(x[None, :], acc[pos][None, :])[0]) if applies else np.nan})
-    return pd.DataFrame(rows), float(best)
+    return group_measures(scored, [*metrics, *C56], missing=with_c56_missing(missing)), float(best)
 
 
 def across(tables: list[pd.DataFrame], alpha_step: float) -> dict:
