@@ -281,6 +281,34 @@ def test_a_zoo_alone_plans_no_subset_and_no_pretraining(tmp_path):
     assert {wc["arch"] for wc in plan.wildcards("features")} == {"zoo"}
 
 
+def test_a_published_ground_truth_replaces_fine_tuning_for_the_pairs_it_covers(tmp_path):
+    config = tiny_zoo(tmp_path)
+    names = [z["name"] for z in config["zoo"]]
+    rows = ["target\tmodel\taccuracy"] + [f"shapes\t{m}\t{0.5 + k / 10}" for k, m in enumerate(names)]
+    (tmp_path / "gt.tsv").write_text("\n".join(rows) + "\n")
+    plan = planned_jobs(tmp_path, {**config, "ground_truth": {"table": "gt.tsv"}})
+    # shapes is in the table: none of its pairs is fine-tuned; colours is not: all of its are
+    assert {wc["target"] for wc in plan.wildcards("finetune_head")} == {"colours"}
+    assert plan.counts["finetune_head"] == len(names) and plan.counts["features"] == 2 * len(names)
+
+
+@pytest.mark.parametrize("table, section, message", [
+    ("target\tmodel\taccuracy\nshapes\ttv_resnet18_shapes\t0.5\n", {},
+     "rows for these targets but not for tv_shufflenet_textures on shapes, convnext_colours on shapes, vit_glyphs on shapes"),
+    ("target\tnet\taccuracy\n", {}, "no column model (its columns: target, net, accuracy"),
+    ("target\tnet\tacc\nshapes\tvit_glyphs\t0.x\n", {"model": "net", "accuracy": "acc"},
+     "line 2 (target 'shapes', model 'vit_glyphs'), column 'acc': '0.x' is not a number"),
+    ("target\tmodel\taccuracy\ncars\tvit_glyphs\t0.5\n", {}, "has no row for any configured target (shapes, colours)"),
+    (None, {}, "gt.tsv does not exist"),
+])
+def test_a_bad_ground_truth_fails_before_any_job(tmp_path, table, section, message):
+    if table is not None:
+        (tmp_path / "gt.tsv").write_text(table)
+    out = smk(tmp_path, "-n", config={**tiny_zoo(tmp_path), "ground_truth": {"table": "gt.tsv", **section}}, check=False)
+    assert out.returncode != 0 and message in out.stdout + out.stderr, (out.stdout + out.stderr)[-2000:]
+    assert not (tmp_path / "results").exists()
+
+
 @pytest.mark.slow
 def test_a_tiny_zoo_runs_through_the_workflow(tmp_path):
     config = tiny_zoo(tmp_path)
@@ -321,6 +349,7 @@ def test_a_tiny_zoo_runs_through_the_workflow(tmp_path):
     assert "scores_zoo.svg" in (results / "report.html").read_text(errors="ignore")
     assert leftovers(results) == []
     assert planned_jobs(tmp_path, config).counts == {}
+    published_accuracies_give_the_same_analysis(tmp_path, config)
     # the zoo reads the demo's files as it reads a user's: new weights rerun that model's jobs alone
     (results / "zoo-demo" / "tv_resnet18_shapes.safetensors").touch()
     counts = planned_jobs(tmp_path, config).counts
@@ -328,6 +357,34 @@ def test_a_tiny_zoo_runs_through_the_workflow(tmp_path):
                                        "demo_weights", "demo_snapshot")} == {
         "zoo_model": 1, "features": 2, "featuremaps": 2, "scores": 2, "finetune_head": 2, "demo_weights": None,
         "demo_snapshot": None}
+
+
+def published_accuracies_give_the_same_analysis(workdir, config):
+    """The run's own fine-tuned accuracies, at full precision, given as a published table to a copy
+    of the run without its fine-tuning results: no fine-tuning job is planned, and the analysis is
+    byte for byte the one of the run that fine-tuned; table.tsv says where each accuracy came from."""
+    import shutil
+
+    rows = ["target\tmodel\taccuracy"]
+    for path in sorted((workdir / "results" / "finetune" / "zoo").glob("*/*.json")):
+        rows.append(f"{path.stem}\t{path.parent.name}\t{json.loads(path.read_text())['accuracy']!r}")
+    copy = workdir.parent / f"{workdir.name}-published"
+    shutil.copytree(workdir, copy, symlinks=True)
+    (copy / "gt.tsv").write_text("\n".join(rows) + "\n")
+    shutil.rmtree(copy / "results" / "finetune")
+    published = {**config, "ground_truth": {"table": "gt.tsv"}}
+    plan = planned_jobs(copy, published)
+    assert "finetune_head" not in plan.counts and {"table", "analysis"} <= set(plan.counts)
+    smk(copy, config=published)
+    before, after = workdir / "results" / "analysis", copy / "results" / "analysis"
+    for name in ("correlations.tsv", "alpha_sweep.tsv", "best_alpha.tsv", "c56_summary.tsv", "leaderboard.tsv",
+                 "summary.json"):
+        assert (after / name).read_bytes() == (before / name).read_bytes(), name
+    table = pd.read_csv(after / "table.tsv", sep="\t", keep_default_na=False)
+    assert (table.pop("accuracy_source") == "published: gt.tsv").all()
+    assert table.equals(pd.read_csv(before / "table.tsv", sep="\t", keep_default_na=False))
+    assert "fine-tuning" not in set(pd.read_csv(after / "costs.tsv", sep="\t").score)  # nothing was fine-tuned
+    assert not (copy / "results" / "finetune").exists()
 
 
 def test_rank_takes_zoo_specs_and_says_what_it_fed(resnet_weights, target, tmp_path):

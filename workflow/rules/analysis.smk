@@ -5,7 +5,8 @@ rule table:
     input:
         scores=pair_files("results/{rep}scores/{arch}/{subset}/{target}.json"),
         baselines=pair_files("results/{rep}baselines/{arch}/{subset}/{target}.json"),
-        finetune=pair_files("results/{rep}finetune/{arch}/{subset}/{target}.json"),
+        finetune=finetuned_pair_files("results/{rep}finetune/{arch}/{subset}/{target}.json"),
+        ground_truth=GROUND_TRUTH,
     output:
         table=report(
             "results/{rep}analysis/table.tsv",
@@ -22,6 +23,8 @@ rule table:
     params:
         code=code("table.py"),
         pairs=[[a, s, t] for a, s in BASE_MODELS for t in TARGETS],
+        # the published table that gives the accuracy of some zoo pairs, and those pairs (config ground_truth)
+        ground_truth=GROUND_TRUTH_PARAMS,
     log:
         "logs/{rep}analysis/table.log",
     conda:

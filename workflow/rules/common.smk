@@ -136,6 +136,23 @@ def pair_files(pattern):
     return files
 
 
+def finetuned_pair_files(pattern):
+    """pair_files for the pairs the workflow fine-tunes: all but those whose accuracy a published
+    table gives (config ground_truth)."""
+
+    def files(wildcards):
+        return [pattern.format(rep=wildcards.rep, arch=a, subset=s, target=t)
+                for a, s in BASE_MODELS for t in TARGETS if PLAN.fine_tuned(a, s, t)]
+
+    return files
+
+
+# The published ground-truth table, an input of the table rule where one is configured.
+GROUND_TRUTH = [PLAN.ground_truth["table"]] if PLAN.ground_truth else []
+GROUND_TRUTH_PARAMS = {**PLAN.ground_truth, "pairs": [[a, s, t] for a, s in BASE_MODELS for t in TARGETS
+                                                      if not PLAN.fine_tuned(a, s, t)]} if PLAN.ground_truth else {}
+
+
 def replicate_seed_of(wildcards):
     """The seed of a replicate's training and probe draws (machinery/plan.py replicate_seed)."""
     return replicate_seed(config["seed"], replicate_index(wildcards.rep))

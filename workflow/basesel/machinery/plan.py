@@ -43,6 +43,9 @@ class Plan:
     layers: list = field(default_factory=list)  # architectures of the Appendix A.2 layer selection
     zoo: dict = field(default_factory=dict)  # name -> models.zoo_specs.ZooEntry, the models users already have
     demo: dict = field(default_factory=dict)  # name -> a zoo demo model to train here (demo_weights)
+    # (zoo model, target) -> accuracy, for the pairs a published table (config ground_truth) covers
+    published: dict = field(default_factory=dict)
+    ground_truth: dict = field(default_factory=dict)  # the config's ground_truth section, when given
     seed: int = 0
     replicates: int = 1
 
@@ -55,6 +58,10 @@ class Plan:
     def base_models(self) -> list[tuple[str, str]]:
         """Every base model as its (arch, subset) wildcards: the pretrained ones, then the zoo's."""
         return [(a, s) for a in self.archs for s in self.subsets] + [(ZOO_GROUP, n) for n in self.zoo]
+
+    def fine_tuned(self, arch: str, subset: str, target: str) -> bool:
+        """Whether the workflow fine-tunes this pair (else a published table gives its accuracy)."""
+        return arch != ZOO_GROUP or (subset, target) not in self.published
 
     @property
     def groups(self) -> list[str]:
@@ -115,6 +122,8 @@ def check_config(config: dict) -> Plan:
     plan.zoo = _check_zoo(config.get("zoo", []), plan.demo)
     if not plan.archs and not plan.zoo:
         raise ConfigError("architectures and zoo are both empty: no base model to rank")
+    if "ground_truth" in config:
+        plan.ground_truth, plan.published = _check_ground_truth(config["ground_truth"], plan)
     if plan.archs or plan.demo:  # no source pool is read (no subset, no pretraining) for a zoo alone
         n_source = _check_source(config["source"], plan)
     if plan.archs:
@@ -133,6 +142,27 @@ def check_config(config: dict) -> Plan:
             raise ConfigError("curves: the whole-pool model's probe set (source validation images, at most "
                               f"curves.probe_per_class per class) would hold {per} image per class; S3 needs at least 2")
     return plan
+
+
+def _check_ground_truth(section: dict, plan: Plan) -> tuple[dict, dict]:
+    """The ground_truth section with its column defaults, and the (zoo model, target) pairs its
+    table covers, checked now: the file, its columns and cells, and that every target it has rows
+    for has one for every zoo model."""
+    from ..science import ground_truth
+
+    if not plan.zoo:
+        raise ConfigError("ground_truth: a published table stands in for fine-tuning the zoo's models, and the "
+                          "config has no zoo")
+    columns = {k: section[k] for k in ("model", "target", "accuracy")}
+    try:
+        table = ground_truth.read(section["table"], **columns)
+        covered = ground_truth.covered_pairs(table, list(plan.zoo), list(plan.targets))
+    except BaseselError as exc:
+        raise ConfigError(str(exc)) from None
+    if not covered:
+        raise ConfigError(f"ground_truth.table {section['table']} has no row for any configured target "
+                          f"({', '.join(plan.targets)}); its targets: {', '.join(sorted({t for t, _ in table}))}")
+    return {"table": section["table"], **columns}, covered
 
 
 def _check_source(src: dict, plan: Plan) -> int:
