@@ -5,6 +5,8 @@
     python benchmarks/paper_estimate.py --finetune full # the whole network fine-tuned, beyond the paper
     python benchmarks/paper_estimate.py --rates benchmarks/results/gpu_check.tsv
                                                         # a second table from the rates a GPU check measured
+    python benchmarks/paper_estimate.py --benchmark configs/sfda.yaml
+                                                        # the forward passes of a benchmark config (tllib, sfda)
 
 Head fine-tuning trains the new FC layer on the cached penultimate features on CPUs: no GPU time.
 Image counts: ImageNet 1,281,167 train / 50,000 val images in 1,000 classes; Table 4's splits.
@@ -28,6 +30,51 @@ from basesel.machinery import resources as cost_model  # noqa: E402
 IMAGENET_TRAIN, IMAGENET_CLASSES, VAL_PER_CLASS = 1_281_167, 1000, 50
 TARGETS = {"cars": (8144, 8041), "aircraft": (6667, 3333), "dtd": (3760, 1880), "pets": (3680, 3669),
            "caltech101": (3030, 5647), "flowers": (2040, 6149)}
+
+
+# Images per split of the benchmarks' datasets (the official split files' sizes; DTD and SUN397 at
+# partition 1; Caltech-101 under SFDA's rule: 3,060 training draws, 6,728 others), and what each
+# benchmark's protocol reads as the target's train and test splits (data/benchmarks.py).
+SPLIT_IMAGES = {
+    "StanfordCars": {"train": 8144, "test": 8041}, "FGVCAircraft": {"train": 3334, "val": 3333, "trainval": 6667, "test": 3333},
+    "DTD": {"train": 1880, "val": 1880, "test": 1880}, "OxfordIIITPet": {"trainval": 3680, "test": 3669},
+    "Caltech101": {"train": 3060, "test": 6728}, "Flowers102": {"train": 1020, "val": 1020, "test": 6149},
+    "CIFAR10": {"train": 50000, "test": 10000}, "CIFAR100": {"train": 50000, "test": 10000},
+    "Food101": {"train": 75750, "test": 25250}, "SUN397": {"train": 19850, "test": 19850},
+    "VOC2007": {"train": 2501, "val": 2510, "test": 4952},
+}
+# TLlib's own Caltech-101 download (a folder target): 30 training images per class of 102, the rest to test.
+TLLIB_CALTECH = (3060, 6084)
+
+
+def benchmark_passes(path: str, rates=None) -> None:
+    """GPU-hours of a benchmark config's forward passes (every zoo model over every target's train
+    and test images, and its probe images), from the cost model; no fine-tuning: a published table
+    gives the accuracies."""
+    from basesel.data.benchmarks import CLASSES, SPLITS
+
+    cfg = yaml.safe_load((ROOT / path).read_text())
+    threads, per_class = cfg["compute"]["threads"], cfg["featuremaps"]["probe_per_class"]
+    images, classes = {}, {}
+    for t in cfg["targets"]:
+        if "folder" in t:  # TLlib's own Caltech-101 layout
+            images[t["name"]], classes[t["name"]] = sum(TLLIB_CALTECH), 102
+            continue
+        tv = t["torchvision"]
+        train, test = SPLITS[tv["dataset"]][tv["protocol"]]
+        images[t["name"]] = sum(SPLIT_IMAGES[tv["dataset"]][s] for s in [*train, *test])
+        classes[t["name"]] = CLASSES[tv["dataset"]] + (tv["dataset"] == "Caltech101")  # SFDA keeps the background
+    total = 0.0
+    print(f"{path}: {len(cfg['zoo'])} models x {len(images)} targets, {sum(images.values()):,} images a model "
+          f"(the scored split and the test split) and {per_class} probe images per class; GPU-hours (x1.5 safety):")
+    for z in cfg["zoo"]:
+        arch = {"name": z["name"], "width": 1.0, "input_size": z["preprocess"]["input_size"], "gflops_224": z["gflops"]}
+        kw = dict(gpu=True, threads=threads, decoded=False, rates=rates)
+        hours = sum(cost_model.inference_minutes(arch, images=n, **kw) + cost_model.inference_minutes(
+            arch, images=per_class * classes[t], **kw) for t, n in images.items()) / 60
+        total += hours
+        print(f"  {z['name']:<14} {hours:6.1f}")
+    print(f"  total: {total:.0f} GPU-hours for {len(cfg['zoo']) * len(images)} (model, target) pairs, no fine-tuning")
 
 
 def jpeg(rng=None) -> bytes:
@@ -62,7 +109,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--finetune", choices=("head", "full"), default="head")
     parser.add_argument("--rates", help="a GPU check's TSV (benchmarks/gpu_check.py): a second table from its rates")
+    parser.add_argument("--benchmark", metavar="CONFIG", help="a benchmark config (configs/tllib.yaml, configs/sfda.yaml): "
+                                                             "the GPU-hours of its forward passes instead")
     args = parser.parse_args()
+    if args.benchmark:
+        benchmark_passes(args.benchmark, cost_model.read_rates(args.rates) if args.rates else None)
+        return
     cfg = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
     threads = cfg["compute"]["threads"]
     per_class = IMAGENET_TRAIN / IMAGENET_CLASSES

@@ -182,7 +182,8 @@ def touch_complete(workdir, config=None, *, base=None, copy_workflow=False) -> P
     """A workdir in which the whole DAG is marked done without computing it (empty outputs, and
     Snakemake's metadata of a finished run: _record_done), so that planned_jobs shows what an edit
     would rerun after a complete run. With `copy_workflow`, the Snakefile and workflow/ are copied
-    into the workdir first, so that a test may edit the library; returns the Snakefile to run."""
+    (and data/, which the workflow ships) into the workdir first, so that a test may edit the library;
+    returns the Snakefile to run."""
     workdir = Path(workdir)
     snakefile = ROOT / "Snakefile"
     if copy_workflow:
@@ -190,6 +191,7 @@ def touch_complete(workdir, config=None, *, base=None, copy_workflow=False) -> P
             shutil.copy(ROOT / name, workdir / name)
         shutil.copytree(ROOT / "workflow", workdir / "workflow", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         shutil.copytree(ROOT / "envs", workdir / "envs")
+        shutil.copytree(ROOT / "data", workdir / "data")  # the published tables the report analyses
         snakefile, base = workdir / "Snakefile", base or workdir / "config.yaml"
     plan = planned_jobs(workdir, config, snakefile=snakefile, base=base, complete=True)
     assert plan.counts, "nothing was planned"

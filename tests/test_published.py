@@ -149,3 +149,28 @@ def test_both_tables_analysed_with_imagenet_accuracy_as_a_task_agnostic_score():
         by_target = [stats.weightedtau(g.imagenet_top1, g.accuracy).statistic for _, g in table.groupby("target")]
         assert board.loc["imagenet_top1", "mean_weighted_tau"] == pytest.approx(np.mean(by_target))
         assert len(results["win_rates.tsv"]) == len(scores) * (len(scores) - 1)  # every ordered pair, every target
+
+
+def test_the_reports_published_section_is_what_the_tables_say(tmp_path):
+    """The published rule's outputs are the files science.published.benchmarks returns, and its
+    tables are analyze's on the shipped files: SFDA's printed taus beside ImageNet accuracy's,
+    their means; the two ground truths' agreement against scipy on the merged accuracies."""
+    from helpers import TINY, planned_jobs
+
+    from basesel.science.published import benchmarks
+
+    tables = benchmarks(DATA, n_boot=20)
+    plan = planned_jobs(tmp_path, TINY, "results/published/tllib/leaderboard.tsv")
+    assert {p.removeprefix("results/published/") for p in plan.outputs} == set(tables)
+    printed = tables["sfda/printed.tsv"].set_index("target")
+    raw = pd.read_csv(DATA / "sfda_printed.tsv", sep="\t").pivot(index="target", columns="score", values="weighted_tau")
+    assert printed.loc["mean", "SFDA"] == pytest.approx(raw.SFDA.mean())
+    sfda = pd.read_csv(DATA / "sfda.tsv", sep="\t")
+    for target, g in sfda.groupby("target"):
+        assert printed.loc[target, "imagenet_top1"] == pytest.approx(stats.weightedtau(g.imagenet_top1, g.accuracy).statistic)
+    tllib = pd.read_csv(DATA / "tllib.tsv", sep="\t")
+    agreement = tables["agreement/correlations.tsv"].set_index("target")
+    assert len(agreement) == 8
+    for target, g in tllib.groupby("target"):
+        other = sfda[sfda.target == target].set_index("model").accuracy[g.model]
+        assert agreement.loc[target, "weighted_tau"] == pytest.approx(stats.weightedtau(other.to_numpy(), g.accuracy).statistic)

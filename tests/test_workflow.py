@@ -35,7 +35,7 @@ def test_default_dag_has_a_job_per_pair(tmp_path):
         # each dataset decoded once at each input size the architectures take
         "decode_images": (1 + targets) * len({a["input_size"] for a in DEFAULT["architectures"]}),
         "pretrain": archs * subsets, "features": pairs, "featuremaps": pairs, "scores": pairs, "baselines": pairs,
-        "finetune_head": pairs, "table": 1, "analysis": 1,
+        "finetune_head": pairs, "table": 1, "analysis": 1, "published": 1,
         "plot_data": 1, "plot_pretraining": archs, "plot_scores": archs, "plot_finetune": 1, "plot_figure2": 1,
         "plot_figure3": 1, "plot_leaderboard": 1, "plot_cost": 1,
         # Figure 1 and Appendix A.2 on resnet18 (config.yaml)

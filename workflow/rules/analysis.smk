@@ -107,3 +107,46 @@ rule replicates:
 
 if len(REPS) > 1:
     FINAL += [*rules.replicates.output]
+
+
+# What the field's published tables already say (data/published/, shipped with the workflow): the
+# analysis of TLlib's and SFDA's fine-tuned accuracies against their printed scores and ImageNet
+# top-1 accuracy, and how far the two published fine-tunings agree.
+rule published:
+    input:
+        tllib=PUBLISHED / "tllib.tsv",
+        sfda=PUBLISHED / "sfda.tsv",
+        sfda_printed=PUBLISHED / "sfda_printed.tsv",
+    output:
+        # the files science.published.benchmarks returns, by name
+        tllib_leaderboard=published_report("results/published/tllib/leaderboard.tsv", "published_leaderboard.rst",
+                                           "TLlib", "leaderboard"),
+        tllib_correlations=published_report("results/published/tllib/correlations.tsv", "published_correlations.rst",
+                                            "TLlib", "per target"),
+        tllib_win_rates=published_report("results/published/tllib/win_rates.tsv", "published_win_rates.rst",
+                                         "TLlib", "win rates"),
+        tllib_summary="results/published/tllib/summary.json",
+        sfda_leaderboard=published_report("results/published/sfda/leaderboard.tsv", "published_leaderboard.rst",
+                                          "SFDA", "leaderboard"),
+        sfda_correlations=published_report("results/published/sfda/correlations.tsv", "published_correlations.rst",
+                                           "SFDA", "per target"),
+        sfda_win_rates="results/published/sfda/win_rates.tsv",
+        sfda_summary="results/published/sfda/summary.json",
+        sfda_printed=published_report("results/published/sfda/printed.tsv", "published_sfda_printed.rst",
+                                      "SFDA", "printed weighted tau"),
+        agreement=published_report("results/published/agreement/correlations.tsv", "published_agreement.rst",
+                                   "TLlib and SFDA", "agreement of the two"),
+        agreement_summary="results/published/agreement/summary.json",
+    params:
+        code=code("published.py"),
+        bootstrap=config["analysis"]["bootstrap"],
+        seed=config["seed"],
+    log:
+        "logs/published.log",
+    conda:
+        "../../envs/basesel.yaml"
+    script:
+        "../scripts/published.py"
+
+
+FINAL += [*rules.published.output]

@@ -27,7 +27,7 @@ except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 try:
-    PLAN = check_config(config)
+    PLAN = check_config(config, basedir=workflow.basedir)
 except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
@@ -93,6 +93,27 @@ def torchvision_dataset(wildcards):
     return PLAN.torchvision.get(wildcards.dataset, "")
 
 
+def benchmark_spec(wildcards):
+    """A benchmark target's dataset and protocol (data/benchmarks.py); its root is the rule's input."""
+    spec = PLAN.benchmark[wildcards.dataset]
+    return {"dataset": spec["dataset"], "protocol": spec["protocol"]}
+
+
+def unpack_source(wildcards):
+    return PLAN.benchmark[wildcards.dataset]["root"]
+
+
+def benchmark_dataset(wildcards):
+    return PLAN.benchmark[wildcards.dataset]["dataset"]
+
+
+# Targets of the field's benchmarks (index_benchmark), those held as arrays (unpack_arrays first),
+# and every other dataset (index_dataset).
+BENCHMARK_TARGETS = list(PLAN.benchmark)
+ARRAY_TARGETS = [t for t, spec in PLAN.benchmark.items() if spec["dataset"] in ("CIFAR10", "CIFAR100")]
+INDEXED = [d for d in ["source", *TARGETS] if d not in PLAN.benchmark]
+
+
 def arch_spec(wildcards):
     return PLAN.arch_spec(wildcards.arch)
 
@@ -148,9 +169,11 @@ def finetuned_pair_files(pattern):
 
 
 # The published ground-truth table, an input of the table rule where one is configured.
-GROUND_TRUTH = [PLAN.ground_truth["table"]] if PLAN.ground_truth else []
-GROUND_TRUTH_PARAMS = {**PLAN.ground_truth, "pairs": [[a, s, t] for a, s in BASE_MODELS for t in TARGETS
-                                                      if not PLAN.fine_tuned(a, s, t)]} if PLAN.ground_truth else {}
+# (the file read; the params hold the table as the config names it, the same in every checkout)
+GROUND_TRUTH = [PLAN.ground_truth["path"]] if PLAN.ground_truth else []
+GROUND_TRUTH_PARAMS = {**{k: v for k, v in PLAN.ground_truth.items() if k != "path"},
+                       "pairs": [[a, s, t] for a, s in BASE_MODELS for t in TARGETS if not PLAN.fine_tuned(a, s, t)]
+                       } if PLAN.ground_truth else {}
 
 
 def replicate_seed_of(wildcards):
@@ -181,3 +204,14 @@ def demo_spec(wildcards):
 
 # The demo's models are trained at the embedded source pool's image size.
 DEMO_INPUT_SIZE = PLAN.embedded["source"]["image_size"] if "source" in PLAN.embedded else 224
+
+
+# The published tables the workflow ships (data/published/), which the report's section
+# "8. Published benchmarks" analyses.
+PUBLISHED = Path(workflow.basedir) / "data" / "published"
+
+
+def published_report(path, caption, benchmark, table):
+    """A file of the report's published-benchmarks section."""
+    return report(path, caption=f"../report/{caption}", category="8. Published benchmarks",
+                  labels={"benchmark": benchmark, "table": table})

@@ -23,6 +23,8 @@ rule index_dataset:
         root=dataset_input,
     output:
         "results/data/index/{dataset}.tsv",
+    wildcard_constraints:
+        dataset=one_of(INDEXED),
     params:
         code=code("index_dataset.py"),
         splits=dataset_splits,
@@ -37,6 +39,48 @@ rule index_dataset:
         "../../envs/basesel.yaml"
     script:
         "../scripts/index_dataset.py"
+
+
+# A target of the field's benchmarks (a torchvision layout read by a benchmark's split rule,
+# data/benchmarks.py); CIFAR's pickled arrays are written as PNG files once before.
+rule index_benchmark:
+    input:
+        root=dataset_input,
+    output:
+        "results/data/index/{dataset}.tsv",
+    wildcard_constraints:
+        dataset=one_of(BENCHMARK_TARGETS),
+    params:
+        code=code("index_benchmark.py"),
+        benchmark=benchmark_spec,
+        seed=config["seed"],
+    threads: config["compute"]["threads"]
+    resources:
+        runtime=index_runtime,
+    log:
+        "logs/data/index_{dataset}.log",
+    conda:
+        "../../envs/basesel.yaml"
+    script:
+        "../scripts/index_benchmark.py"
+
+
+rule unpack_arrays:
+    input:
+        root=unpack_source,
+    output:
+        directory("results/data/unpacked/{dataset}"),
+    wildcard_constraints:
+        dataset=one_of(ARRAY_TARGETS),
+    params:
+        code=code("unpack_arrays.py"),
+        dataset=benchmark_dataset,
+    log:
+        "logs/data/unpack_{dataset}.log",
+    conda:
+        "../../envs/basesel.yaml"
+    script:
+        "../scripts/unpack_arrays.py"
 
 
 rule subset:

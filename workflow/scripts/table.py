@@ -8,16 +8,16 @@ def main(smk):
     import pandas as pd
 
     from basesel.io import read_json, write_tsv
-    from basesel.science import ground_truth
+    from basesel.science import published
     from basesel.science.costs import pair_costs
     from basesel.science.featuremap_scores import describe_reasons
 
-    published, covered, source = {}, set(), None
+    accuracies, covered, source = {}, set(), None
     if smk.params.ground_truth:
         gt = smk.params.ground_truth
-        published = ground_truth.read(smk.input.ground_truth[0], model=gt["model"], target=gt["target"],
-                                      accuracy=gt["accuracy"])
-        covered, source = {tuple(p) for p in gt["pairs"]}, ground_truth.source_of(gt["table"])
+        accuracies = published.read(smk.input.ground_truth[0], model=gt["model"], target=gt["target"],
+                                    accuracy=gt["accuracy"])
+        covered, source = {tuple(p) for p in gt["pairs"]}, published.source_of(gt["table"])
     finetuned = iter(smk.input.finetune)
     rows, costs = [], []
     for arch, subset, target in smk.params.pairs:
@@ -33,10 +33,10 @@ def main(smk):
         skip = ("seconds", "not_applicable")
         scores = {k: v for kind in ("scores", "baselines") for k, v in records[kind].items() if k not in skip}
         reasons = {k: v for kind in ("scores", "baselines") for k, v in records[kind].get("not_applicable", {}).items()}
-        accuracy = published[(target, subset)] if from_table else records["finetune"]["accuracy"]
+        accuracy = accuracies[(target, subset)] if from_table else records["finetune"]["accuracy"]
         row = {"arch": arch, "source": subset, "target": target, **dict(sorted(scores.items())), "accuracy": accuracy}
         if source is not None:  # only where a published table is configured: other runs' tables stay as they were
-            row["accuracy_source"] = source if from_table else ground_truth.FINETUNED_HERE
+            row["accuracy_source"] = source if from_table else published.FINETUNED_HERE
         rows.append({**row, "not_applicable": describe_reasons(reasons)})
         costs += pair_costs(arch, subset, target, {kind: r["seconds"] for kind, r in records.items()})
     write_tsv(pd.DataFrame(rows), smk.output.table, float_format="%.10g")

@@ -33,7 +33,9 @@ class Plan:
     subsets: list  # subset names, e.g. cw20-0, hz4-3
     embedded: dict  # dataset name -> generator settings ("source" and embedded targets)
     folders: dict  # dataset name -> root folder (ImageFolder layout, or torchvision's for torchvision targets)
-    torchvision: dict = field(default_factory=dict)  # target name -> torchvision dataset class name
+    torchvision: dict = field(default_factory=dict)  # target name -> torchvision dataset class name (Table 4, standard split)
+    # target name -> {dataset, protocol, root}: a target of the field's benchmarks (data.benchmarks)
+    benchmark: dict = field(default_factory=dict)
     class_counts: dict = field(default_factory=dict)  # folder datasets: classes in train/
     pretrain_schedules: dict = field(default_factory=dict)  # arch -> its complete pretraining schedule
     finetune_schedule: dict = field(default_factory=dict)  # the complete fine-tuning schedule
@@ -108,11 +110,12 @@ def merge_nulls(config: dict) -> None:
                           "into config.yaml, whose source is embedded: set `embedded: null` beside `folder` in the overlay")
 
 
-def check_config(config: dict) -> Plan:
+def check_config(config: dict, basedir=None) -> Plan:
     """Check what the schema cannot (folders exist, sizes fit, names are unique) and derive the plan.
 
     `config` must have been validated against the schema (defaults filled). Raises ConfigError
-    naming the first problem found.
+    naming the first problem found. `basedir`: the workflow's folder, where a relative path of a file
+    the workflow ships (data/published/) is found when the working directory has none.
     """
     plan = Plan(archs={}, targets={}, subsets=[], embedded={}, folders={}, seed=config["seed"],
                 replicates=config["replicates"])
@@ -123,7 +126,7 @@ def check_config(config: dict) -> Plan:
     if not plan.archs and not plan.zoo:
         raise ConfigError("architectures and zoo are both empty: no base model to rank")
     if "ground_truth" in config:
-        plan.ground_truth, plan.published = _check_ground_truth(config["ground_truth"], plan)
+        plan.ground_truth, plan.published = _check_ground_truth(config["ground_truth"], plan, basedir)
     if plan.archs or plan.demo:  # no source pool is read (no subset, no pretraining) for a zoo alone
         n_source = _check_source(config["source"], plan)
     if plan.archs:
@@ -144,25 +147,29 @@ def check_config(config: dict) -> Plan:
     return plan
 
 
-def _check_ground_truth(section: dict, plan: Plan) -> tuple[dict, dict]:
-    """The ground_truth section with its column defaults, and the (zoo model, target) pairs its
-    table covers, checked now: the file, its columns and cells, and that every target it has rows
-    for has one for every zoo model."""
-    from ..science import ground_truth
+def _check_ground_truth(section: dict, plan: Plan, basedir=None) -> tuple[dict, dict]:
+    """The ground_truth section with its column defaults and the file read (`path`: the table as
+    given, relative to the working directory, else to the workflow's folder, which ships
+    data/published/), and the (zoo model, target) pairs its table covers, checked now: the file, its
+    columns and cells, and that every target it has rows for has one for every zoo model."""
+    from ..science import published
 
     if not plan.zoo:
         raise ConfigError("ground_truth: a published table stands in for fine-tuning the zoo's models, and the "
                           "config has no zoo")
     columns = {k: section[k] for k in ("model", "target", "accuracy")}
+    path = Path(section["table"])
+    if not path.is_absolute() and not path.is_file() and basedir is not None and (Path(basedir) / path).is_file():
+        path = Path(basedir) / path
     try:
-        table = ground_truth.read(section["table"], **columns)
-        covered = ground_truth.covered_pairs(table, list(plan.zoo), list(plan.targets))
+        table = published.read(path, **columns)
+        covered = published.covered_pairs(table, list(plan.zoo), list(plan.targets))
     except BaseselError as exc:
         raise ConfigError(str(exc)) from None
     if not covered:
         raise ConfigError(f"ground_truth.table {section['table']} has no row for any configured target "
                           f"({', '.join(plan.targets)}); its targets: {', '.join(sorted({t for t, _ in table}))}")
-    return {"table": section["table"], **columns}, covered
+    return {"table": section["table"], "path": str(path), **columns}, covered
 
 
 def _check_source(src: dict, plan: Plan) -> int:
@@ -193,15 +200,25 @@ def _check_targets(targets: list, probe: int, plan: Plan) -> None:
                 raise ConfigError(f"targets[{name}]: the digits target has at most 10 classes, got {e['classes']}")
             plan.embedded[name] = _canonical({"role": "target", **e})
         elif "torchvision" in t:
-            from ..data.tvdatasets import CLASSES, base_folder
+            from ..data import benchmarks
 
             tv = t["torchvision"]
-            if not base_folder(tv["dataset"], tv["root"]).is_dir():
-                raise ConfigError(f"targets[{name}].torchvision: {base_folder(tv['dataset'], tv['root'])} does not exist "
-                                  f"(root is the folder you would pass to torchvision.datasets.{tv['dataset']})")
+            protocol = tv.get("protocol", "standard")
+            try:
+                benchmarks.check(tv["dataset"], protocol)
+            except BaseselError as exc:
+                raise ConfigError(f"targets[{name}].torchvision: {exc}") from None
+            if not benchmarks.base_folder(tv["dataset"], tv["root"]).is_dir():
+                raise ConfigError(f"targets[{name}].torchvision: {benchmarks.base_folder(tv['dataset'], tv['root'])} does "
+                                  f"not exist (root is the folder you would pass to torchvision.datasets.{tv['dataset']})")
             plan.folders[name] = tv["root"]
-            plan.torchvision[name] = tv["dataset"]
-            plan.class_counts[name] = CLASSES[tv["dataset"]]
+            plan.class_counts[name] = benchmarks.CLASSES[tv["dataset"]]
+            if benchmarks.is_standard(tv["dataset"], protocol):
+                plan.torchvision[name] = tv["dataset"]
+            else:
+                plan.benchmark[name] = {"dataset": tv["dataset"], "protocol": protocol, "root": tv["root"]}
+                if tv["dataset"] in benchmarks.ARRAYS:  # indexed from its images unpacked to files
+                    plan.folders[name] = f"results/data/unpacked/{name}"
         else:
             classes = _classes(t["folder"], "train", f"targets[{name}].folder")
             if len(classes) < 2:

@@ -1,9 +1,10 @@
-"""A published ground truth: a table of fine-tuned accuracies, a row per (target, model), used in
-place of fine-tuning for the zoo models it covers (config `ground_truth`; data/published/).
+"""Published ground truths (data/published/): tables of fine-tuned accuracies, a row per (target,
+model), used in place of fine-tuning for the zoo models they cover (config `ground_truth`), and
+what the field's two published tables already say (`benchmarks`, the report's section).
 
-Read with the standard library alone: the workflow's plan reads it when the Snakefile is parsed,
-so that a table missing one of a group's models fails before any job (a group's ground truth has
-one source), and the table rule reads the same numbers through the same function.
+`read` uses the standard library alone: the workflow's plan reads a table when the Snakefile is
+parsed, so that a table missing one of a group's models fails before any job (a group's ground
+truth has one source), and the table rule reads the same numbers through the same function.
 """
 from __future__ import annotations
 
@@ -69,3 +70,39 @@ def covered_pairs(table: dict, models: list, targets: list) -> dict:
 def source_of(table_path) -> str:
     """The `accuracy_source` of a pair whose accuracy a published table gives."""
     return f"published: {table_path}"
+
+
+# The published scores of each shipped table (data/published/README.md), and the task-agnostic one.
+TLLIB_SCORES = ("HScore", "LEEP", "LogME", "NCE", "imagenet_top1")
+
+
+def benchmarks(folder, *, n_boot: int = 1000, seed: int = 0) -> dict:
+    """What the shipped tables say, {file name under results/published/: table}:
+    - tllib/: the analysis of TLlib's table (every printed score and ImageNet top-1 accuracy, a
+      group per target: correlations with intervals, the leaderboard with win shares, win rates);
+    - sfda/: the same of SFDA's table, whose only score is ImageNet top-1 accuracy, and printed.tsv:
+      the weighted tau SFDA's README prints for LEEP, LogME, NLEEP, PARC and SFDA per target beside
+      ImageNet top-1 accuracy's on the same ground truth, and their means;
+    - agreement/: SFDA's fine-tuned accuracy as a score of TLlib's, on their eight common targets and
+      ten common models: how well one published fine-tuning predicts the other."""
+    import pandas as pd
+
+    from .analysis import Layout, analyze
+
+    folder = Path(folder)
+    layout = Layout(model="model", groups=("target",), truth="accuracy")
+    tllib, sfda = (pd.read_csv(folder / f"{n}.tsv", sep="\t") for n in ("tllib", "sfda"))
+    out = {}
+    for name, table, scores in (("tllib", tllib, TLLIB_SCORES), ("sfda", sfda, ("imagenet_top1",))):
+        results = analyze(table, n_boot=n_boot, seed=seed, layout=layout, metrics=scores, win_rates=True)
+        out.update({f"{name}/{f}": results[f] for f in ("correlations.tsv", "leaderboard.tsv", "win_rates.tsv", "summary.json")})
+    printed = pd.read_csv(folder / "sfda_printed.tsv", sep="\t").pivot(index="target", columns="score", values="weighted_tau")
+    ours = out["sfda/correlations.tsv"].set_index("target").weighted_tau
+    printed = printed[["LEEP", "LogME", "NLEEP", "PARC", "SFDA"]].assign(imagenet_top1=ours.reindex(printed.index))
+    printed.loc["mean"] = printed.mean()
+    out["sfda/printed.tsv"] = printed.reset_index()
+    both = tllib[["target", "model", "accuracy"]].merge(
+        sfda[["target", "model", "accuracy"]].rename(columns={"accuracy": "sfda_accuracy"}), on=["target", "model"])
+    results = analyze(both, n_boot=n_boot, seed=seed, layout=layout, metrics=["sfda_accuracy"])
+    out.update({f"agreement/{f}": results[f] for f in ("correlations.tsv", "summary.json")})
+    return out
