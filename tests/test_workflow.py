@@ -151,7 +151,8 @@ def test_report_holds_every_result_with_its_caption(tiny_run, tmp_path):
     assert len(marked) >= 30
     categories = {category for _, category in marked.values()}
     assert categories == {"1. Data and subsets", "2. Pretraining", "3. Scores", "4. Fine-tuning", "5. Correlations",
-                          "6. Alpha sweep", "7. Summary", "8. Scores during training", "9. Layer selection"}
+                          "6. Alpha sweep", "7. Summary", "8. Scores during training", "9. Layer selection",
+                          "10. Published benchmarks"}
     for path, (caption, category) in marked.items():
         assert Path(path).name in text, path  # each file appears under its own name
         assert category in text

@@ -130,7 +130,6 @@ rule published:
                                           "SFDA", "leaderboard"),
         sfda_correlations=published_report("results/published/sfda/correlations.tsv", "published_correlations.rst",
                                            "SFDA", "per target"),
-        sfda_win_rates="results/published/sfda/win_rates.tsv",
         sfda_summary="results/published/sfda/summary.json",
         sfda_printed=published_report("results/published/sfda/printed.tsv", "published_sfda_printed.rst",
                                       "SFDA", "printed weighted tau"),

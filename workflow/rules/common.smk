@@ -207,11 +207,11 @@ DEMO_INPUT_SIZE = PLAN.embedded["source"]["image_size"] if "source" in PLAN.embe
 
 
 # The published tables the workflow ships (data/published/), which the report's section
-# "8. Published benchmarks" analyses.
+# "10. Published benchmarks" analyses.
 PUBLISHED = Path(workflow.basedir) / "data" / "published"
 
 
 def published_report(path, caption, benchmark, table):
     """A file of the report's published-benchmarks section."""
-    return report(path, caption=f"../report/{caption}", category="8. Published benchmarks",
+    return report(path, caption=f"../report/{caption}", category="10. Published benchmarks",
                   labels={"benchmark": benchmark, "table": table})

@@ -80,7 +80,8 @@ def benchmarks(folder, *, n_boot: int = 1000, seed: int = 0) -> dict:
     """What the shipped tables say, {file name under results/published/: table}:
     - tllib/: the analysis of TLlib's table (every printed score and ImageNet top-1 accuracy, a
       group per target: correlations with intervals, the leaderboard with win shares, win rates);
-    - sfda/: the same of SFDA's table, whose only score is ImageNet top-1 accuracy, and printed.tsv:
+    - sfda/: the same of SFDA's table, whose only score is ImageNet top-1 accuracy (so no win
+      rates), and printed.tsv:
       the weighted tau SFDA's README prints for LEEP, LogME, NLEEP, PARC and SFDA per target beside
       ImageNet top-1 accuracy's on the same ground truth, and their means;
     - agreement/: SFDA's fine-tuned accuracy as a score of TLlib's, on their eight common targets and
@@ -95,7 +96,8 @@ def benchmarks(folder, *, n_boot: int = 1000, seed: int = 0) -> dict:
     out = {}
     for name, table, scores in (("tllib", tllib, TLLIB_SCORES), ("sfda", sfda, ("imagenet_top1",))):
         results = analyze(table, n_boot=n_boot, seed=seed, layout=layout, metrics=scores, win_rates=True)
-        out.update({f"{name}/{f}": results[f] for f in ("correlations.tsv", "leaderboard.tsv", "win_rates.tsv", "summary.json")})
+        files = ["correlations.tsv", "leaderboard.tsv", "summary.json"] + (["win_rates.tsv"] if len(scores) > 1 else [])
+        out.update({f"{name}/{f}": results[f] for f in files})  # win rates need two scores: SFDA's table has one
     printed = pd.read_csv(folder / "sfda_printed.tsv", sep="\t").pivot(index="target", columns="score", values="weighted_tau")
     ours = out["sfda/correlations.tsv"].set_index("target").weighted_tau
     printed = printed[["LEEP", "LogME", "NLEEP", "PARC", "SFDA"]].assign(imagenet_top1=ours.reindex(printed.index))
