@@ -198,11 +198,16 @@ def test_every_measure_matches_scipy_and_has_an_interval():
 
 def test_bootstrap_intervals_are_percentiles_of_resampled_spearman():
     """The rho interval of each group, against a direct loop: the same resamples of source models
-    (drawn in the analysis's order), scipy's Spearman on each, the 2.5 and 97.5 percentiles."""
+    (each (group, score) its own generator, seeded by the seed and their names), scipy's Spearman on
+    each, the 2.5 and 97.5 percentiles; a score added beside S1 leaves S1's interval as it was."""
+    import zlib
+
     df = random_table(8, n=7)
     corr = correlations(df, metrics=("S1",), n_boot=200, seed=3)
-    rng = np.random.default_rng(3)
+    both = correlations(df, metrics=("S3", "S1"), n_boot=200, seed=3)
+    pd.testing.assert_frame_equal(both[both.metric == "S1"].reset_index(drop=True), corr)
     for (arch, target), g in df.groupby(["arch", "target"], sort=True):
+        rng = np.random.default_rng([3, *(zlib.crc32(k.encode()) for k in ("correlations", f"{arch}/{target}", "S1"))])
         idx = rng.integers(0, len(g), size=(200, len(g)))
         x, y = g.S1.to_numpy(), g.accuracy.to_numpy()
         with np.errstate(invalid="ignore"), warnings.catch_warnings():

@@ -160,7 +160,7 @@ def figure3(sweep: pd.DataFrame, best: pd.DataFrame):
     return fig
 
 
-KIND_COLOURS = {"paper": "tab:orange", "baseline": "tab:blue", "task-agnostic": "tab:grey"}
+KIND_COLOURS = {"paper": "tab:orange", "baseline": "tab:blue", "proxy": "tab:green", "task-agnostic": "tab:grey"}
 
 
 def leaderboard_figure(board: pd.DataFrame):

@@ -24,10 +24,10 @@ from .models.tap import Probed
 from .science.featuremap_scores import (C56, DIRECTION, METRICS, NOT_APPLICABLE, ScoreAccumulator, as_numbers,
                                         describe_reasons)
 from .science.stats import kendall_rows
-from .science.transfer import PROBE_SUFFIX, SCORES, compute
+from .science.transfer import FEATURE_SCORES, POOLED, PROBE_SUFFIX, compute, needs_probs, part_columns
 
 # What `--scores` may name: the paper's, and every baseline on the probe set or on all training images.
-RANKABLE = ("C_56", *C56, *METRICS, *[b + PROBE_SUFFIX for b in SCORES], *SCORES)
+RANKABLE = ("C_56", *C56, *METRICS, *[b + PROBE_SUFFIX for b in FEATURE_SCORES], *FEATURE_SCORES)
 DEFAULT = ("C_56", "LogME@probe", *METRICS)
 
 
@@ -70,7 +70,7 @@ def _pass(cand: Probed, rows: pd.DataFrame, *, device, batch_size: int, label: s
 
 
 def score_candidate(cand: Probed, probe: pd.DataFrame, *, device, batch_size: int, margin: float,
-                    train: pd.DataFrame | None = None, baselines=tuple(SCORES)) -> dict:
+                    train: pd.DataFrame | None = None, baselines=FEATURE_SCORES) -> dict:
     """One candidate's scores: S1..S6 and every baseline on the probe rows (NAME@probe), one forward
     pass; with `train` (all training rows), the baselines on them too (NAME), a second pass. A score
     that does not apply is NOT_APPLICABLE, its reason under "not_applicable"."""
@@ -92,24 +92,45 @@ def _baselines(names, pen, labels, probs, suffix, reasons: dict) -> dict:
 
     out = {}
     for name in names:
-        key = f"{name}{suffix}"
-        if SCORES[name][1] and probs is None:
-            out[key], reasons[key] = NOT_APPLICABLE, NO_HEAD
+        keys = part_columns(name, suffix) if name in POOLED else [f"{name}{suffix}"]  # a pooled score: its parts
+        if needs_probs(name) and probs is None:
+            out.update(dict.fromkeys(keys, NOT_APPLICABLE))
+            reasons.update(dict.fromkeys(keys, NO_HEAD))
             continue
         try:
-            out[key] = compute([name], pen, labels, probs)[name]
+            out.update({f"{k}{suffix}": v for k, v in compute([name], pen, labels, probs).items()})
         except BaseselError as exc:
-            out[key], reasons[key] = NOT_APPLICABLE, str(exc)
+            out.update(dict.fromkeys(keys, NOT_APPLICABLE))
+            reasons.update(dict.fromkeys(keys, str(exc)))
     return out
+
+
+def pooled(table: pd.DataFrame, reasons: list[dict]) -> pd.DataFrame:
+    """The table with each pooled score (NCTI, ETran, on the probe set and on all training images)
+    combined from its parts over the candidates ranked together, as its authors combine it over a
+    candidate pool; NOT_APPLICABLE for a candidate a part does not apply to."""
+    for name, (_, _, combine) in POOLED.items():
+        for suffix in ("", PROBE_SUFFIX):
+            columns = part_columns(name, suffix)
+            if not all(c in table.columns for c in columns):
+                continue
+            values = as_numbers(table[columns])
+            combined = combine({c.split(".", 1)[1].removesuffix(suffix): values[c].to_numpy(np.float64) for c in columns})
+            combined = np.where(values.isna().any(axis=1).to_numpy(), np.nan, combined)
+            table[name + suffix] = [NOT_APPLICABLE if np.isnan(v) else v for v in combined]
+            for r, v in zip(reasons, combined):
+                if np.isnan(v):
+                    r[name + suffix] = "combined from parts, one of which does not apply"
+    return table
 
 
 def c56(table: pd.DataFrame, alpha: float) -> pd.Series:
     """(1 - alpha) S5' + alpha S6', each min-max scaled to [-1, 1] over the candidates and negated;
     NaN for a candidate S5 or S6 does not apply to."""
-    from .science.analysis import minmax_signed
+    from .science.analysis import c56_of, minmax_signed
 
     norm = minmax_signed(as_numbers(table[["S5", "S6"]]), ("S5", "S6"))
-    return (1 - alpha) * norm["S5"] + alpha * norm["S6"]
+    return c56_of(norm["S5"], norm["S6"], alpha)
 
 
 def c56_column(score: str, alpha: float, fitted: bool) -> str:
@@ -198,9 +219,10 @@ def run_rank(args) -> int:
     if len(set(names)) < len(names):
         for i, c in enumerate(candidates):
             c.name = f"{i + 1}:{c.name}"
-    full = any(s in SCORES for s in requested)  # a baseline on every training image: a second pass
+    full = any(s in FEATURE_SCORES for s in requested)  # a baseline on every training image: a second pass
     print(f"probe set: {len(probe)} images, {probe.label.nunique()} classes from {args.data}"
-          + (f"; all {len(rows)} training images for {', '.join(s for s in requested if s in SCORES)}" if full else "")
+          + (f"; all {len(rows)} training images for {', '.join(s for s in requested if s in FEATURE_SCORES)}"
+             if full else "")
           + f"; device {device}", file=sys.stderr)
     records = []
     for c in candidates:
@@ -210,7 +232,7 @@ def run_rank(args) -> int:
         records.append({"model": c.name, "arch": c.attrs.get("arch", ""), "layer": c.layer,
                         "input_size": c.preprocess.input_size, "input": c.preprocess.describe(), **scores,
                         "_reasons": reasons})
-    table = pd.DataFrame(records)
+    table = pooled(pd.DataFrame(records), [r["_reasons"] for r in records])
     # C_56 at the alpha in use; beside it, at the paper's alpha when that is another one
     for column, a in (("C_56", alpha), *([(C56[0], PAPER_C56["alpha"])] if alpha != PAPER_C56["alpha"] else [])):
         values = c56(table, a)

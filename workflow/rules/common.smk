@@ -51,6 +51,9 @@ FINAL = []
 
 
 REPS = PLAN.replicate_folders  # "" (the run itself), then replicates/rK/
+# The settings of the scores that have some (transfer.OPTIONS), in the shape compute() takes them.
+SCORE_OPTIONS = {"kNN": {"k": config["scores"]["knn"]["k"]},
+                 "LinearProbe": {k: config["scores"]["linear_probe"][k] for k in ("folds", "c", "seed")}}
 
 
 def one_of(names):

@@ -101,3 +101,25 @@ def curve_scores_runtime(wildcards, input, attempt):
     classes = PLAN.embedded["source"]["classes"] if "source" in PLAN.embedded else PLAN.class_counts["source"]
     images = classes * config["curves"]["probe_per_class"] * PLAN.whole_pool_schedules[wildcards.arch]["epochs"]
     return _inference(wildcards, images, attempt)
+
+
+def _features_shape(path, wildcards):
+    """(training images, features) of a features file once written; before, the target's planned
+    images and 4,096 features (VGG16's, the widest of the paper's)."""
+    try:
+        import h5py
+
+        with h5py.File(path, "r", locking=False) as f:
+            train = int((f["feature_split"][:] == 0).sum()) if "feature_split" in f else f["features"].shape[0]
+            return train, int(f["features"].shape[1])
+    except (OSError, KeyError):
+        return PLAN.planned_images(wildcards.target), 4096
+
+
+def baselines_runtime(wildcards, input, attempt):
+    """The baselines of the training split: the kNN and PARC distances and the linear probe's
+    iteration cap count beside the size of the file (machinery/resources.py)."""
+    n, d = _features_shape(input.h5, wildcards)
+    classes = PLAN.embedded[wildcards.target]["classes"] if wildcards.target in PLAN.embedded else PLAN.class_counts[wildcards.target]
+    return cost_model.baselines_minutes(_input_mb(input), n, d, classes, linear_probe=config["scores"]["linear_probe"],
+                                        attempt=attempt)

@@ -14,6 +14,7 @@ rule scores:
         code=code("scores.py"),
         s6_margin=config["scores"]["s6_margin"],
         baselines=config["scores"]["baselines"],
+        options=SCORE_OPTIONS,
     resources:
         runtime=size_runtime(3.0),
         mem_mb=size_mem,
@@ -33,8 +34,9 @@ rule baselines:
     params:
         code=code("baselines.py"),
         names=config["scores"]["baselines"],
+        options=SCORE_OPTIONS,
     resources:
-        runtime=size_runtime(3.0),
+        runtime=baselines_runtime,
         mem_mb=size_mem,
     log:
         "logs/{rep}baselines/{arch}/{subset}/{target}.log",

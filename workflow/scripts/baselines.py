@@ -8,7 +8,7 @@ def main(smk):
     from basesel.io import write_json
     from basesel.science.transfer import baseline_scores
 
-    result = baseline_scores(smk.input.h5, smk.params.names)
+    result = baseline_scores(smk.input.h5, smk.params.names, options=smk.params.options)
     write_json(result, smk.output[0])
     print(result, file=sys.stderr)
 

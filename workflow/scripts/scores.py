@@ -10,7 +10,8 @@ def main(smk):
     from basesel.science.pair_scores import probe_scores
 
     result, seconds = probe_scores(smk.input.h5, smk.input.features, margin=smk.params.s6_margin,
-                                   batch_size=smk.config["scores"]["batch_size"], baselines=smk.params.baselines)
+                                   batch_size=smk.config["scores"]["batch_size"], baselines=smk.params.baselines,
+                                   options=smk.params.options)
     write_json({**result, "seconds": seconds}, smk.output[0])
     print(result, file=sys.stderr)
 

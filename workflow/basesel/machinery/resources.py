@@ -128,3 +128,18 @@ def loader_mb(preload_max_mb: float, threads: int) -> int:
 def table_mb(input_mb: float, factor: float = 3.0) -> int:
     """Jobs that read their inputs whole (features, score tables) need a few times their size."""
     return int(1500 + factor * input_mb)
+
+
+def baselines_minutes(features_mb: float, n: int, d: int, classes: int, *, linear_probe: dict, attempt: int = 1,
+                      threads: int = 1) -> int:
+    """Runtime request of the baselines of one features file (`features_mb` on disk; the scores read
+    its n training images of d features): the scores that read the file once (3 s a MB, as before the
+    proxies), kNN's and PARC's n^2 d distances, and the linear probe's bound: every fold at its
+    iteration cap (transfer.linear_probe.MAX_ITER), an L-BFGS evaluation costing about 4 n d K
+    multiply-adds (the logits and the gradient), 2 FLOPs each."""
+    from ..science.transfer.linear_probe import MAX_ITER
+
+    flops = DEVICE_FLOPS["cpu"] * max(1, threads)
+    probe_s = linear_probe["folds"] * MAX_ITER * 4 * n * d * max(2, classes) * 2 / flops
+    distance_s = 2 * 2 * n * n * d / flops  # kNN and PARC: n^2 d multiply-adds each
+    return minutes(3.0 * features_mb + probe_s + distance_s, attempt)

@@ -170,6 +170,15 @@ def ranked_rows(df: pd.DataFrame, score: str, pos: np.ndarray, missing: pd.DataF
     return keep
 
 
+def stream(seed: int, *names: str) -> np.random.Generator:
+    """The bootstrap resamples of one (group, score): a generator of their own, seeded by the run's
+    seed and the names, so that adding or removing a score or a group leaves every other's interval
+    as it was."""
+    import zlib
+
+    return np.random.default_rng([seed, *(zlib.crc32(n.encode()) for n in names)])
+
+
 # Weighted tau's intervals use the first 200 of the bootstrap resamples: a bound on scipy's per-call
 # cost when it was set; stats.weighted_tau_rows now takes them all at once, and the bound stays so
 # that the intervals stay those of earlier runs (more resamples would change results, not only time).
@@ -205,11 +214,11 @@ def ranking_quality(score: np.ndarray, acc: np.ndarray, direction: int, n_boot: 
 def correlations(df: pd.DataFrame, metrics=METRICS, n_boot: int = 1000, seed: int = 0, layout: Layout = WORKFLOW,
                  missing: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (group, metric): Spearman rho of the raw metric with accuracy (the paper's Figure 2), its
-    bootstrap 95% interval over the group's models, and the other ranking measures. A metric not
+    bootstrap 95% interval over the group's models (resamples of its own: stream), and the other
+    ranking measures. A metric not
     applicable to a model of the group (not_applicable), or with a value for fewer than MIN_MODELS
     of its models, has no row for the group. `n_missing` (only where `missing` marks a cell): the
     group's models left out for want of a value."""
-    rng = np.random.default_rng(seed)
     counted = missing is not None and bool(missing.to_numpy().any())
     rows = []
     for name, pos in groups(df, layout):
@@ -219,7 +228,7 @@ def correlations(df: pd.DataFrame, metrics=METRICS, n_boot: int = 1000, seed: in
             if keep is None:
                 continue
             score, acc = df[m].to_numpy(np.float64)[keep], df[layout.truth].to_numpy(np.float64)[keep]
-            q = ranking_quality(score, acc, layout.direction(m), n_boot, rng)
+            q = ranking_quality(score, acc, layout.direction(m), n_boot, stream(seed, "correlations", name, m))
             rows.append({**key, "metric": m, "n_models": len(keep), **({"n_missing": len(pos) - len(keep)} if counted else {}), **q})
     return pd.DataFrame(rows)
 
@@ -325,21 +334,51 @@ def c56_summary(best: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_columns(df: pd.DataFrame) -> list[str]:
-    """S1..S6, then every baseline score the table holds: on the training split, then on the probe set."""
-    from .transfer import BASELINES, PROBE_SUFFIX, SCORES
+    """S1..S6, then every baseline score the table holds: on the training split, then on the probe
+    set; a pooled score (NCTI, ETran) where the table holds its parts (with_pooled combines them)."""
+    from .transfer import BASELINES, FEATURE_SCORES, POOLED, PROBE_SUFFIX, part_columns
 
-    return [*METRICS, *[b for b in BASELINES if b in df.columns],
-            *[b + PROBE_SUFFIX for b in SCORES if b + PROBE_SUFFIX in df.columns]]
+    def held(name, suffix=""):
+        if name in POOLED:
+            return all(c in df.columns for c in part_columns(name, suffix))
+        return name + suffix in df.columns
+
+    return [*METRICS, *[b for b in BASELINES if held(b)],
+            *[b + PROBE_SUFFIX for b in FEATURE_SCORES if held(b, PROBE_SUFFIX)]]
+
+
+def with_pooled(df: pd.DataFrame, layout: Layout = WORKFLOW) -> pd.DataFrame:
+    """The table with each pooled score (transfer.POOLED: NCTI, ETran; and NAME@probe) combined from
+    its parts over the models of each group, never across groups, as its authors combine it over
+    the candidate pool; a model without a part has none."""
+    from .featuremap_scores import as_numbers
+    from .transfer import POOLED, PROBE_SUFFIX, part_columns
+
+    out = df
+    for name, (_, parts, combine) in POOLED.items():
+        for suffix in ("", PROBE_SUFFIX):
+            columns = part_columns(name, suffix)
+            if not all(c in df.columns for c in columns) or name + suffix in df.columns:
+                continue
+            values = as_numbers(df[columns]).to_numpy(np.float64)
+            combined = np.full(len(df), np.nan)
+            keys = df[list(layout.groups)].astype(str).agg("/".join, axis=1) if layout.groups else pd.Series("", df.index)
+            for key in keys.unique():
+                pos = np.flatnonzero((keys == key).to_numpy())
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # a part missing for every model: NaN
+                    combined[pos] = combine({p: values[pos, i] for i, p in enumerate(parts)})
+            out = out.assign(**{name + suffix: combined})
+    return out
 
 
 def leaderboard(df: pd.DataFrame, metrics, n_boot: int = 1000, seed: int = 0, layout: Layout = WORKFLOW,
                 missing: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every score ranked by its mean weighted Kendall tau and its mean Spearman rho over groups.
 
-    Intervals: 95% bootstrap over the models, resampled within every group at once, of the mean
-    over groups. Scores are oriented so that larger is better before weighted tau is taken.
+    Intervals: 95% bootstrap over the models, resampled within every group at once (each group's
+    resamples of its own: stream), of the mean over groups. Scores are oriented so that larger is better before weighted tau is taken.
     """
-    rng = np.random.default_rng(seed)
     group_list = list(groups(df, layout))
     acc = df[layout.truth].to_numpy(np.float64)
     rows = []
@@ -359,7 +398,7 @@ def leaderboard(df: pd.DataFrame, metrics, n_boot: int = 1000, seed: int = 0, la
             xs, ys = x[keep], acc[keep]
             rho.append(stats.spearman_pairs(xs[None, :], ys[None, :])[0])
             wtau.append(stats.weighted_tau(xs, ys))
-            idx = stats.resamples(rng, len(keep), n_boot)
+            idx = stats.resamples(stream(seed, "leaderboard", group_list[g][0], m), len(keep), n_boot)
             boot_rho[:, g] = stats.spearman_pairs(xs[idx], ys[idx])
             boot_wtau[:, g] = stats.weighted_tau_rows(xs[idx[:n_wboot]], ys[idx[:n_wboot]])
         if not applicable:  # not applicable anywhere: not ranked
@@ -419,12 +458,15 @@ def not_applicable(df: pd.DataFrame, metrics, layout: Layout = WORKFLOW, missing
 
 
 def score_kind(name: str) -> str:
-    """paper (S1..S6, C_56), task-agnostic (a property of the base model alone) or baseline."""
+    """paper (S1..S6, C_56), task-agnostic (a property of the base model alone), proxy (a
+    classifier's accuracy on the features: kNN, the linear probe) or baseline."""
     if name in METRICS or name in C56:
         return "paper"
-    from .transfer import AGNOSTIC
+    from .transfer import AGNOSTIC, PROBE_SUFFIX, PROXIES
 
-    return "task-agnostic" if name in (*AGNOSTIC, *AGNOSTIC_PUBLISHED) else "baseline"
+    if name in (*AGNOSTIC, *AGNOSTIC_PUBLISHED):
+        return "task-agnostic"
+    return "proxy" if name.removesuffix(PROBE_SUFFIX) in PROXIES else "baseline"
 
 
 # Task-agnostic columns of the published tables (data/published/): a model's ImageNet-1k top-1
@@ -444,6 +486,7 @@ def analyze(df: pd.DataFrame, *, alpha_step: float = 0.001, n_boot: int = 1000, 
     so. `win_rates`: also win_rates.tsv (how often each score beats each other across groups) and
     a `wins` column in the leaderboard (the share of groups in which it has the best weighted tau).
     """
+    df = with_pooled(df, layout)
     metrics = score_columns(df) if metrics is None else list(metrics)
     checked = check_table(df, metrics, layout)
     df, missing = checked.df, checked.missing

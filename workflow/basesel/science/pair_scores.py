@@ -9,10 +9,11 @@ import time
 import h5py
 
 from .featuremap_scores import scores_from_h5
-from .transfer import AGNOSTIC, PROBE_SUFFIX, SCORES, baseline_scores
+from .transfer import AGNOSTIC, FEATURE_SCORES, PROBE_SUFFIX, baseline_scores
 
 
-def probe_scores(featuremap_file, features_file, *, margin: float, batch_size: int, baselines=None) -> tuple[dict, dict]:
+def probe_scores(featuremap_file, features_file, *, margin: float, batch_size: int, baselines=None,
+                 options: dict | None = None) -> tuple[dict, dict]:
     """(scores, seconds): S1..S6, and NAME@probe for each of `baselines` (None: every feature
     baseline the features file can give; the task-agnostic ones have no image budget and are left
     out); seconds of S1..S6, of each baseline, and of the probe pass ("pass")."""
@@ -22,8 +23,8 @@ def probe_scores(featuremap_file, features_file, *, margin: float, batch_size: i
     with h5py.File(featuremap_file, "r", locking=False) as f:
         rows = f["probe_index"][:]
         seconds["pass"] = float(f.attrs["seconds"]) if "seconds" in f.attrs else 0.0
-    names = [n for n in (SCORES if baselines is None else baselines) if n not in AGNOSTIC]
-    probe = baseline_scores(features_file, names if baselines is not None else None, rows=rows)
+    names = [n for n in (FEATURE_SCORES if baselines is None else baselines) if n not in AGNOSTIC]
+    probe = baseline_scores(features_file, names if baselines is not None else None, rows=rows, options=options)
     probe = {k: v for k, v in probe.items() if k not in AGNOSTIC}
     seconds.update({f"{k}{PROBE_SUFFIX}": v for k, v in probe.pop("seconds").items()})
     reasons = {**scores.pop("not_applicable", {}),

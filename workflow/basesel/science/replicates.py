@@ -20,13 +20,15 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from .analysis import alpha_sweep, best_alphas, check_table, group_measures, score_columns, with_c56, with_c56_missing
+from .analysis import (alpha_sweep, best_alphas, check_table, group_measures, score_columns, with_c56,
+                       with_c56_missing, with_pooled)
 from .featuremap_scores import C56
 
 
 def per_group(table: pd.DataFrame, alpha_step: float) -> tuple[pd.DataFrame, float]:
     """(a row per (group, score): weighted tau and rho, NaN where the score does not apply to a
     model of the group; C_56's best alpha) of one replicate's table."""
+    table = with_pooled(table)
     metrics = score_columns(table)
     checked = check_table(table, metrics)
     df, missing = checked.df, checked.missing

@@ -9,12 +9,16 @@ from __future__ import annotations
 import numpy as np
 
 from ... import BaseselError
+from . import etran, ncti
 from .gbc import gbc
 from .hscore import hscore, hscore_shrunk
+from .knn import knn
 from .leep import leep
+from .linear_probe import linear_probe
 from .logme import logme
 from .nce import nce
 from .nleep import nleep
+from .parc import parc
 from .sfda import sfda
 from .transrate import transrate
 
@@ -29,10 +33,37 @@ SCORES = {
     "GBC": (gbc, False),
     "TransRate": (transrate, False),
     "SFDA": (sfda, False),
+    "PARC": (parc, False),
+    "kNN": (knn, False),
+    "LinearProbe": (linear_probe, False),
 }
+# Scores published as a combination of per-model parts normalised over the candidate pool (as C_56
+# is): a pair's job computes the parts (columns NAME.PART), the analysis combines them per group
+# and `basesel rank` over its candidates, never across groups. name -> (parts function, the parts,
+# the combination of each part's values over the pool).
+POOLED = {
+    "NCTI": (ncti.ncti_parts, ncti.PARTS, ncti.combine),
+    "ETran": (etran.etran_parts, etran.PARTS, etran.combine),
+}
+# Proxy tasks (Renggli et al., CVPR 2022): what a classifier on the features reaches, the bar any
+# transferability score must clear to be worth computing.
+PROXIES = ("kNN", "LinearProbe")
 # Task-agnostic baselines any score must beat: properties of the base model alone.
 AGNOSTIC = ("source_val_acc", "source_train_images")
-BASELINES = (*SCORES, *AGNOSTIC)
+FEATURE_SCORES = (*SCORES, *POOLED)  # every score computed from a features file
+BASELINES = (*FEATURE_SCORES, *AGNOSTIC)
+# The settings a config may give a score (scores.knn, scores.linear_probe): keyword arguments.
+OPTIONS = {"kNN": ("k",), "LinearProbe": ("folds", "c", "seed")}
+
+
+def part_columns(name: str, suffix: str = "") -> list[str]:
+    """The columns of a pooled score's parts: NAME.PART, and NAME.PART@probe on the probe set."""
+    return [f"{name}.{part}{suffix}" for part in POOLED[name][1]]
+
+
+def needs_probs(name: str) -> bool:
+    """Whether a feature score needs the source head's softmax."""
+    return name in SCORES and SCORES[name][1]
 # A baseline computed on the probe set alone, the images S1..S6 see: NAME@probe.
 PROBE_SUFFIX = "@probe"
 # Why a baseline does not apply to a zoo model (a features file with the `zoo_model` attribute).
@@ -40,28 +71,35 @@ ZOO_AGNOSTIC = "a property of the workflow's own pretraining, unknown for a zoo 
 NO_HEAD = "the model has no classifier head, so no source softmax"
 
 
-def compute(names, features, labels, probs=None, seconds: dict | None = None) -> dict[str, float]:
-    """The named scores of one set of features (and source softmax, where a score needs it); the
-    seconds each took go into `seconds` when given."""
+def compute(names, features, labels, probs=None, seconds: dict | None = None, options: dict | None = None) -> dict[str, float]:
+    """The named scores of one set of features (and source softmax, where a score needs it), a
+    pooled score as its parts (NAME.PART); the seconds each took go into `seconds` when given;
+    `options`: {name: keyword arguments} (OPTIONS)."""
     import time
 
+    options = options or {}
     out = {}
     for name in names:
-        fn, needs_probs = SCORES[name]
         start = time.perf_counter()
-        out[name] = fn(features, labels, probs if needs_probs else None)
+        if name in POOLED:
+            parts = POOLED[name][0](features, labels, None)
+            out.update({f"{name}.{part}": v for part, v in parts.items()})
+        else:
+            fn, probs_needed = SCORES[name]
+            out[name] = fn(features, labels, probs if probs_needed else None, **options.get(name, {}))
         if seconds is not None:
             seconds[name] = time.perf_counter() - start
     return out
 
 
-def baseline_scores(path, names=None, rows=None) -> dict:
+def baseline_scores(path, names=None, rows=None, options: dict | None = None) -> dict:
     """Baselines of a features file (compute.passes.write_features_file): the feature scores on its train
     split, or on the train rows at positions `rows` (a probe set), and the task-agnostic ones from
     its attributes; under "seconds", what each feature score took and the share of the file's
     forward pass spent on the rows it read ("pass").
 
-    `names`: from BASELINES, or None for every one whose inputs the file holds. An explicitly
+    `names`: from BASELINES, or None for every one whose inputs the file holds; `options`: as
+    compute's. A pooled score gives its parts (NAME.PART). An explicitly
     requested baseline whose input is missing is an error, except for a zoo model's file, where it
     is not applicable (the task-agnostic ones; LEEP and NCE without a classifier head): its value is
     featuremap_scores.NOT_APPLICABLE and "not_applicable" gives the reason.
@@ -85,7 +123,7 @@ def baseline_scores(path, names=None, rows=None) -> dict:
                 result[name], not_applicable[name] = NOT_APPLICABLE, ZOO_AGNOSTIC
             elif strict:
                 raise BaseselError(f"{path}: attribute {name!r} missing, needed for the {name} baseline")
-        feature_scores = [b for b in wanted if b in SCORES]
+        feature_scores = [b for b in wanted if b in FEATURE_SCORES]
         if not feature_scores:
             return _with_reasons(result, seconds, not_applicable)
         if "features" not in f or "feature_labels" not in f:
@@ -99,7 +137,7 @@ def baseline_scores(path, names=None, rows=None) -> dict:
         probs = f["source_probs"][:][take] if "source_probs" in f else None
         if "seconds" in f.attrs and rows is None:  # the pass covered train and test; these scores read train
             seconds["pass"] = float(f.attrs["seconds"]) * train.sum() / len(train)
-    needing = [b for b in feature_scores if SCORES[b][1]]
+    needing = [b for b in feature_scores if needs_probs(b)]
     if probs is None and needing:
         if zoo:
             result.update(dict.fromkeys(needing, NOT_APPLICABLE))
@@ -107,7 +145,7 @@ def baseline_scores(path, names=None, rows=None) -> dict:
         elif strict:
             raise BaseselError(f"{path}: dataset 'source_probs' missing, needed for {', '.join(needing)}")
         feature_scores = [b for b in feature_scores if b not in needing]
-    result.update(compute(feature_scores, x, y, probs, seconds))
+    result.update(compute(feature_scores, x, y, probs, seconds, options))
     return _with_reasons(result, seconds, not_applicable)
 
 

@@ -1,0 +1,129 @@
+"""PARC (Bolya, Mittapalli, Hoffman: "Scalable Diverse Model Selection for Accessible Transfer
+Learning", NeurIPS 2021; code dbolya/parc, methods.PARC).
+
+The features are reduced by PCA to DIMS (32) dimensions and each dimension is standardised; the
+dissimilarity of two images is 1 - Pearson's r between their standardised feature vectors, that of
+their labels 1 where the classes differ and 0 where they agree; PARC is 100 x Spearman's rho between
+the two over every pair of images i < j (-100..100, larger is better).
+
+Spearman's rho against a two-valued variable is the point-biserial correlation of the ranks, so
+PARC needs only, among all M pairs, the rank sum of the pairs of different classes (a Mann-Whitney
+count against the same-class pairs) and the ties among the dissimilarities. They are counted
+exactly without holding all M = n(n-1)/2 values at once (60,000 images make 1.8e9 pairs): a first
+pass over blocks of rows bins every dissimilarity (BINS equal bins of [0, 2]); then consecutive bins
+are taken CHUNK values at a time, recomputed block by block (bit for bit the same values), sorted,
+and counted. Below CHUNK pairs that is one sort of all of them. docs/metrics.md: departures from
+the authors' code (the PCA size clamped to the data, exact PCA with fixed signs, exact 0/1 label
+dissimilarities).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ... import BaseselError
+from ._checks import features_labels, finite
+
+DIMS = 32
+ROWS = 256  # rows of the n x n dissimilarities computed at once (256 x 60,000 float64: 123 MB)
+BINS = 2**20  # equal bins of [0, 2] for the first pass
+CHUNK = 2 * 10**8  # dissimilarities sorted at once (1.6 GB of float64, plus their class flags)
+DECIMALS = 12  # dissimilarities (0 to 2) equal to 12 decimals are ties
+
+
+def principal_components(f: np.ndarray, dims: int) -> np.ndarray:
+    """The scores of f's first `dims` principal components, from an exact SVD of the centred
+    features, each component's sign fixed so that its largest loading is positive (scikit-learn's
+    convention since 1.5): the same scores whatever the order of the images."""
+    centred = f - f.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    vt = vt[:dims]
+    signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
+    return centred @ (vt * signs[:, None]).T
+
+
+def parc(features, labels, probs=None, dims: int | None = DIMS) -> float:
+    """PARC of features (n, d) for labels (n,); `probs` is unused. `dims`: the PCA size (None: no
+    PCA), clamped to the n - 1 directions n centred images span and to d."""
+    f, y, _ = features_labels("PARC", features, labels)
+    n = len(f)
+    if n < 3:
+        raise BaseselError(f"PARC: needs at least 3 images, got {n}")
+    if dims is not None:
+        f = principal_components(f, max(1, min(dims, n - 1, f.shape[1])))
+    std = f.std(axis=0)
+    z = (f - f.mean(axis=0)) / np.where(std > 0, std, 1.0)  # a constant dimension stays 0 (scikit-learn's scaler)
+    z = z - z.mean(axis=1, keepdims=True)  # Pearson's r between images: centre each image's vector, unit length
+    norms = np.linalg.norm(z, axis=1)
+    if (norms == 0).any():
+        raise BaseselError(f"PARC: {int((norms == 0).sum())} image(s) have constant standardised features; their "
+                           f"correlation with the others is undefined")
+    u = z / norms[:, None]
+    different, ranks_different, ties = _pair_ranks(u, y)
+    m = n * (n - 1) // 2
+    same = m - different
+    if same == 0 or different == 0:
+        raise BaseselError("PARC: every pair of images is of " + ("the same class" if different == 0 else "different classes")
+                           + "; the label dissimilarities are constant")
+    p = different / m
+    var_ranks = (m * m - 1) / 12.0 - ties / (12.0 * m)
+    if var_ranks <= 0:
+        raise BaseselError("PARC: every pair of images is as dissimilar as every other")
+    cov = ranks_different / m - (m + 1) / 2.0 * p
+    return finite("PARC", 100.0 * cov / np.sqrt(var_ranks * p * (1 - p)))
+
+
+def _blocks(u: np.ndarray, y: np.ndarray):
+    """(dissimilarities, whether the classes differ) of every pair i < j, a block of rows at a time."""
+    n = len(u)
+    for start in range(0, n - 1, ROWS):
+        rows = np.arange(start, min(start + ROWS, n - 1))
+        cols = slice(start + 1, n)
+        # 12 decimals: the same pair of vectors gives the same value wherever the product puts it
+        # (two copies of an image must tie), and distinct dissimilarities are far apart
+        block = np.round(1.0 - u[rows] @ u[cols].T, DECIMALS)
+        upper = np.arange(start + 1, n)[None, :] > rows[:, None]
+        yield block[upper], (y[rows][:, None] != y[cols][None, :])[upper]
+
+
+def _bin(values: np.ndarray) -> np.ndarray:
+    return np.clip((values * (BINS / 2.0)).astype(np.int64), 0, BINS - 1)
+
+
+def _pair_ranks(u: np.ndarray, y: np.ndarray) -> tuple[int, float, float]:
+    """(pairs of different classes, the sum of their average ranks among all pairs, sum of t^3 - t
+    over groups of t equal dissimilarities), counted exactly in chunks of bins (module docstring)."""
+    counts = np.zeros((2, BINS), np.int64)  # same-class, different-class pairs per bin
+    for values, differ in _blocks(u, y):
+        counts += np.stack([np.bincount(_bin(values[~differ]), minlength=BINS),
+                            np.bincount(_bin(values[differ]), minlength=BINS)])
+    total = counts.sum(axis=0)
+    different = int(counts[1].sum())
+    u_stat, ties, same_below = 0.0, 0.0, 0
+    start = 0
+    while start < BINS:  # consecutive bins up to CHUNK values (a bin larger than CHUNK alone)
+        stop = start + 1
+        held = int(total[start])
+        while stop < BINS and held + total[stop] <= CHUNK:
+            held += int(total[stop])
+            stop += 1
+        if held:
+            values, differ = [], []
+            for v, dif in _blocks(u, y):
+                b = _bin(v)
+                keep = (b >= start) & (b < stop)
+                values.append(v[keep])
+                differ.append(dif[keep])
+            values, differ = np.concatenate(values), np.concatenate(differ)
+            order = np.argsort(values, kind="stable")
+            values, differ = values[order], differ[order]
+            starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+            group_same = np.add.reduceat((~differ).astype(np.int64), starts)
+            group_diff = np.add.reduceat(differ.astype(np.int64), starts)
+            same_before = same_below + np.r_[0, np.cumsum(group_same)[:-1]]
+            # a different-class pair outranks every same-class pair below it, and half of those equal to it
+            u_stat += float((group_diff * same_before).sum() + 0.5 * (group_diff * group_same).sum())
+            t = group_same + group_diff
+            ties += float((t.astype(np.float64) ** 3 - t).sum())
+            same_below += int(group_same.sum())
+        start = stop
+    return different, different * (different + 1) / 2.0 + u_stat, ties
