@@ -183,3 +183,47 @@ def test_degenerate_input_gives_a_clear_error():
         etran.etran_parts(x, np.zeros(10))
     flat = np.ones((10, 4))  # constant features: a value, not NaN
     assert all(np.isfinite(v) for v in etran.etran_parts(flat, y).values())
+
+
+# --- the pooled scores where the workflow and `basesel rank` combine them ------------------------
+
+def test_pooled_scores_are_combined_within_each_group_never_across():
+    """The analysis combines NCTI's and ETran's parts over the models of each (arch, target) group:
+    each group's combined score is the combination of that group's parts alone."""
+    import pandas as pd
+
+    from basesel.science.analysis import with_pooled
+
+    rng = np.random.default_rng(9)
+    rows = []
+    for arch, target in (("a", "t1"), ("a", "t2"), ("b", "t1")):
+        for k in range(4):
+            rows.append({"arch": arch, "source": f"s{k}", "target": target,
+                         **{f"NCTI.{p}": float(rng.uniform(0, 10)) for p in ncti.PARTS},
+                         **{f"NCTI.{p}@probe": float(rng.uniform(0, 10)) for p in ncti.PARTS},
+                         **{f"ETran.{p}": float(rng.uniform(0, 1)) for p in etran.PARTS}})
+    table = with_pooled(pd.DataFrame(rows))
+    for (arch, target), g in table.groupby(["arch", "target"]):
+        for name, module, suffix in (("NCTI", ncti, ""), ("NCTI", ncti, "@probe"), ("ETran", etran, "")):
+            expected = module.combine({p: g[f"{name}.{p}{suffix}"].to_numpy() for p in module.PARTS})
+            np.testing.assert_allclose(g[name + suffix], expected, rtol=1e-12)
+    assert "ETran@probe" not in table.columns  # its parts are not in the table
+
+
+def test_rank_combines_pooled_scores_over_its_candidates():
+    """`basesel rank` combines the parts over the candidates ranked together; a candidate whose part
+    does not apply gets no combined score, and says why."""
+    import pandas as pd
+
+    from basesel.rank import pooled
+    from basesel.science.featuremap_scores import NOT_APPLICABLE
+
+    parts = {"seli": [3.0, 1.0, 2.0], "ncc": [0.9, 0.8, 1.0], "vc": [2.0, 2.5, 2.1]}
+    table = pd.DataFrame({"model": ["a", "b", "c"], **{f"NCTI.{p}@probe": v for p, v in parts.items()}})
+    reasons = [{}, {}, {}]
+    out = pooled(table.copy(), reasons)
+    np.testing.assert_allclose(out["NCTI@probe"].astype(float), ncti.combine({p: np.array(v) for p, v in parts.items()}))
+    table = table.astype({"NCTI.vc@probe": object})
+    table.loc[1, "NCTI.vc@probe"] = NOT_APPLICABLE
+    out = pooled(table.copy(), reasons)
+    assert out["NCTI@probe"][1] == NOT_APPLICABLE and "NCTI@probe" in reasons[1]
