@@ -175,13 +175,16 @@ def test_degenerate_input_gives_a_clear_error():
     x, y, _ = case(6, (5, 5), 4)
     with pytest.raises(BaseselError, match="PARC: every pair of images is of different classes"):
         parc.parc(x[:4], np.arange(4))
-    with pytest.raises(BaseselError, match="constant standardised features"):
-        parc.parc(np.c_[np.ones(10), np.ones(10)], y, dims=None)
+    # constant features (a dead network's): documented values, not an error or NaN
+    flat = np.ones((10, 4))
+    assert parc.parc(flat, y) == 0.0 and parc.parc(np.zeros((10, 4)), y, dims=None) == 0.0
+    # by hand: no separation; every image given the class frequencies (1/2, 1/2): ncc 1/2, and each
+    # class block of five rows (1/2, 1/2) has nuclear norm sqrt(5) / sqrt(2): vc = log(2 sqrt(5/2))
+    assert ncti.ncti_parts(flat, y) == pytest.approx({"seli": 0.0, "ncc": 0.5, "vc": np.log(2 * np.sqrt(2.5))})
     with pytest.raises(BaseselError, match="NCTI: needs more images"):
         ncti.ncti_parts(x[:2], y[[0, 9]])
     with pytest.raises(BaseselError, match="at least 2 classes"):
         etran.etran_parts(x, np.zeros(10))
-    flat = np.ones((10, 4))  # constant features: a value, not NaN
     assert all(np.isfinite(v) for v in etran.etran_parts(flat, y).values())
 
 

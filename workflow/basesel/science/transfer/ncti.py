@@ -11,7 +11,9 @@ least ln(1e10), else the eigen solver with shrinkage exp(-that sum)):
 - vc: log of the sum over classes of the nuclear norm of the class's rows of the LDA probabilities
   (within-class variability collapse; smaller is better).
 NCTI itself is a combination over the candidate pool: min-max(ncc) + min-max(seli) - min-max(vc),
-each part scaled over the models ranked together (`combine`). So a pair's job computes the three
+each part scaled over the models ranked together (`combine`). Constant features (a dead network's)
+have no discriminant: their parts are those of features that say nothing (`_no_information`). So a
+pair's job computes the three
 parts, and the analysis (per group) and `basesel rank` (over its candidates) combine them; a part on
 which every candidate ties scales to 0 (the authors' code divides by zero). docs/metrics.md: the
 PCA size clamped to the data.
@@ -40,6 +42,8 @@ def ncti_parts(features, labels, probs=None, dims: int = DIMS) -> dict[str, floa
     if n <= k:
         raise BaseselError(f"NCTI: needs more images ({n}) than classes ({k}) for a discriminant analysis")
     x = pca(f, max(1, min(dims, n - 1, f.shape[1])))
+    if not np.abs(x).max() > 1e-12 * max(1.0, np.abs(f).max()):
+        return _no_information(y, k)  # constant features (a dead network): no discriminant to fit
     variances = np.sort(x.var(axis=0, ddof=1))[::-1]
     shrinkage = max(np.exp(-variances[:32].sum()), 1e-10)
     lda = (LinearDiscriminantAnalysis(solver="svd") if shrinkage == 1e-10
@@ -50,6 +54,16 @@ def ncti_parts(features, labels, probs=None, dims: int = DIMS) -> dict[str, floa
     ncc = p[np.arange(n), y].mean()
     vc = np.log(sum(np.linalg.norm(p[y == c], ord="nuc") for c in range(k)))
     return {part: finite(f"NCTI {part}", v) for part, v in zip(PARTS, (seli, ncc, vc))}
+
+
+def _no_information(y: np.ndarray, k: int) -> dict[str, float]:
+    """The parts of features that say nothing of the classes (all equal): no separation (seli 0),
+    and every image given the class frequencies pi, as a discriminant without a direction predicts
+    (ncc = sum pi_c^2; each class's block of probabilities has rank 1, norm sqrt(n_c) |pi|)."""
+    counts = np.bincount(y, minlength=k)
+    pi = counts / counts.sum()
+    return {"seli": 0.0, "ncc": float((pi * pi).sum()),
+            "vc": float(np.log(np.linalg.norm(pi) * np.sqrt(counts).sum()))}
 
 
 def combine(parts: dict[str, np.ndarray], weights=None) -> np.ndarray:

@@ -12,9 +12,10 @@ count against the same-class pairs) and the ties among the dissimilarities. They
 exactly without holding all M = n(n-1)/2 values at once (60,000 images make 1.8e9 pairs): a first
 pass over blocks of rows bins every dissimilarity (BINS equal bins of [0, 2]); then consecutive bins
 are taken CHUNK values at a time, recomputed block by block (bit for bit the same values), sorted,
-and counted. Below CHUNK pairs that is one sort of all of them. docs/metrics.md: departures from
-the authors' code (the PCA size clamped to the data, exact PCA with fixed signs, exact 0/1 label
-dissimilarities).
+and counted. Below CHUNK pairs that is one sort of all of them. An image with constant features
+correlates with no other (dissimilarity 1); with every image's constant, PARC is 0. docs/metrics.md:
+departures from the authors' code (the PCA size clamped to the data, exact PCA with fixed signs,
+exact 0/1 label dissimilarities).
 """
 from __future__ import annotations
 
@@ -53,11 +54,10 @@ def parc(features, labels, probs=None, dims: int | None = DIMS) -> float:
     std = f.std(axis=0)
     z = (f - f.mean(axis=0)) / np.where(std > 0, std, 1.0)  # a constant dimension stays 0 (scikit-learn's scaler)
     z = z - z.mean(axis=1, keepdims=True)  # Pearson's r between images: centre each image's vector, unit length
+    # An image whose standardised features are constant (a dead network's output) correlates with no
+    # other: r = 0, dissimilarity 1 to every image.
     norms = np.linalg.norm(z, axis=1)
-    if (norms == 0).any():
-        raise BaseselError(f"PARC: {int((norms == 0).sum())} image(s) have constant standardised features; their "
-                           f"correlation with the others is undefined")
-    u = z / norms[:, None]
+    u = np.divide(z, norms[:, None], out=np.zeros_like(z), where=norms[:, None] > 0)
     different, ranks_different, ties = _pair_ranks(u, y)
     m = n * (n - 1) // 2
     same = m - different
@@ -66,8 +66,8 @@ def parc(features, labels, probs=None, dims: int | None = DIMS) -> float:
                            + "; the label dissimilarities are constant")
     p = different / m
     var_ranks = (m * m - 1) / 12.0 - ties / (12.0 * m)
-    if var_ranks <= 0:
-        raise BaseselError("PARC: every pair of images is as dissimilar as every other")
+    if var_ranks <= 1e-9 * m * m:  # every pair as dissimilar as every other (constant features): no information
+        return 0.0
     cov = ranks_different / m - (m + 1) / 2.0 * p
     return finite("PARC", 100.0 * cov / np.sqrt(var_ranks * p * (1 - p)))
 
