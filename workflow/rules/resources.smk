@@ -123,3 +123,9 @@ def baselines_runtime(wildcards, input, attempt):
     classes = PLAN.embedded[wildcards.target]["classes"] if wildcards.target in PLAN.embedded else PLAN.class_counts[wildcards.target]
     return cost_model.baselines_minutes(_input_mb(input), n, d, classes, linear_probe=config["scores"]["linear_probe"],
                                         attempt=attempt)
+
+
+def baselines_mem(wildcards, input):
+    """What the baselines read whole, and PARC's chunk of sorted dissimilarities (up to 1.6 GB
+    while it is gathered: transfer/parc.py CHUNK)."""
+    return cost_model.table_mb(_input_mb(input)) + 2000

@@ -37,7 +37,7 @@ rule baselines:
         options=SCORE_OPTIONS,
     resources:
         runtime=baselines_runtime,
-        mem_mb=size_mem,
+        mem_mb=baselines_mem,
     log:
         "logs/{rep}baselines/{arch}/{subset}/{target}.log",
     conda:
