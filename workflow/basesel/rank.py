@@ -116,7 +116,6 @@ def pooled(table: pd.DataFrame, reasons: list[dict]) -> pd.DataFrame:
                 continue
             values = as_numbers(table[columns])
             combined = combine({c.split(".", 1)[1].removesuffix(suffix): values[c].to_numpy(np.float64) for c in columns})
-            combined = np.where(values.isna().any(axis=1).to_numpy(), np.nan, combined)
             table[name + suffix] = [NOT_APPLICABLE if np.isnan(v) else v for v in combined]
             for r, v in zip(reasons, combined):
                 if np.isnan(v):

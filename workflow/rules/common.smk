@@ -113,7 +113,7 @@ def benchmark_dataset(wildcards):
 # Targets of the field's benchmarks (index_benchmark), those held as arrays (unpack_arrays first),
 # and every other dataset (index_dataset).
 BENCHMARK_TARGETS = list(PLAN.benchmark)
-ARRAY_TARGETS = [t for t, spec in PLAN.benchmark.items() if spec["dataset"] in ("CIFAR10", "CIFAR100")]
+ARRAY_TARGETS = [t for t, spec in PLAN.benchmark.items() if spec["unpack"]]
 INDEXED = [d for d in ["source", *TARGETS] if d not in PLAN.benchmark]
 
 

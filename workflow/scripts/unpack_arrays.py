@@ -12,6 +12,7 @@ def main(smk):
     from pathlib import Path
 
     from basesel.data.benchmarks import unpack_cifar
+    from basesel.io import _umask
 
     out = Path(smk.output[0])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -24,14 +25,6 @@ def main(smk):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     print(f"{smk.params.dataset} from {smk.input.root}: {counts} images written to {out}", file=sys.stderr)
-
-
-def _umask() -> int:
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 run(snakemake, main)

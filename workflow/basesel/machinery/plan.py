@@ -216,8 +216,9 @@ def _check_targets(targets: list, probe: int, plan: Plan) -> None:
             if benchmarks.is_standard(tv["dataset"], protocol):
                 plan.torchvision[name] = tv["dataset"]
             else:
-                plan.benchmark[name] = {"dataset": tv["dataset"], "protocol": protocol, "root": tv["root"]}
-                if tv["dataset"] in benchmarks.ARRAYS:  # indexed from its images unpacked to files
+                unpack = tv["dataset"] in benchmarks.ARRAYS  # indexed from its images unpacked to files
+                plan.benchmark[name] = {"dataset": tv["dataset"], "protocol": protocol, "root": tv["root"], "unpack": unpack}
+                if unpack:
                     plan.folders[name] = f"results/data/unpacked/{name}"
         else:
             classes = _classes(t["folder"], "train", f"targets[{name}].folder")

@@ -354,7 +354,8 @@ def with_pooled(df: pd.DataFrame, layout: Layout = WORKFLOW) -> pd.DataFrame:
     from .featuremap_scores import as_numbers
     from .transfer import POOLED, PROBE_SUFFIX, part_columns
 
-    out = df
+    out = df = df.reset_index(drop=True)
+    positions = None
     for name, (_, parts, combine) in POOLED.items():
         for suffix in ("", PROBE_SUFFIX):
             columns = part_columns(name, suffix)
@@ -362,9 +363,8 @@ def with_pooled(df: pd.DataFrame, layout: Layout = WORKFLOW) -> pd.DataFrame:
                 continue
             values = as_numbers(df[columns]).to_numpy(np.float64)
             combined = np.full(len(df), np.nan)
-            keys = df[list(layout.groups)].astype(str).agg("/".join, axis=1) if layout.groups else pd.Series("", df.index)
-            for key in keys.unique():
-                pos = np.flatnonzero((keys == key).to_numpy())
+            positions = positions if positions is not None else [pos for _, pos in groups(df, layout)]
+            for pos in positions:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)  # a part missing for every model: NaN
                     combined[pos] = combine({p: values[pos, i] for i, p in enumerate(parts)})

@@ -33,6 +33,13 @@ def probabilities(name: str, probs, n: int):
     return p / s  # float32 softmax rows sum to 1 only within rounding
 
 
+def shared_correct(scores: np.ndarray, labels: np.ndarray, atol: float) -> float:
+    """Images classified correctly by the largest of their class scores (n, K), a tie within `atol`
+    between the true class and m - 1 others counting 1/m (kNN, the linear probe)."""
+    winners = np.isclose(scores, scores.max(axis=1, keepdims=True), rtol=0, atol=atol)
+    return float((winners[np.arange(len(labels)), labels] / winners.sum(axis=1)).sum())
+
+
 def finite(name: str, value: float) -> float:
     if not np.isfinite(value):
         raise BaseselError(f"{name}: the score is not finite ({value}); the features are degenerate")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import BaseselError
-from ._checks import features_labels
+from ._checks import features_labels, shared_correct
 
 K = 5
 TIE = 1e-12  # distances (of unit vectors: 0 to 4) this close are equal
@@ -44,7 +44,5 @@ def knn(features, labels, probs=None, k: int = K) -> float:
         at = ~nearer & (dist <= kth + TIE)
         share = (k - nearer.sum(axis=1, keepdims=True)) / at.sum(axis=1, keepdims=True)
         votes = nearer @ onehot + (at * share) @ onehot
-        top = votes.max(axis=1, keepdims=True)
-        winners = np.isclose(votes, top, rtol=0, atol=1e-9)
-        correct += (winners[np.arange(len(rows)), y[rows]] / winners.sum(axis=1)).sum()
+        correct += shared_correct(votes, y[rows], atol=1e-9)
     return float(correct / n)

@@ -26,7 +26,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 from ... import BaseselError
-from ._checks import features_labels
+from ._checks import features_labels, shared_correct
 
 FOLDS = 5
 C = 1.0
@@ -58,10 +58,7 @@ def linear_probe(features, labels, probs=None, folds: int = FOLDS, c: float = C,
         std[std == 0] = 1.0
         xtr, xte = (f[train] - mean) / std, (f[test] - mean) / std
         w, b = fit_multinomial(xtr, y[train], classes, c)
-        scores = xte @ w + b
-        top = scores.max(axis=1, keepdims=True)
-        winners = np.isclose(scores, top, rtol=0, atol=1e-12)
-        correct += (winners[np.arange(len(test)), y[test]] / winners.sum(axis=1)).sum()
+        correct += shared_correct(xte @ w + b, y[test], atol=1e-12)
     return float(correct / len(y))
 
 

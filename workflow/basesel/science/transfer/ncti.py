@@ -75,5 +75,6 @@ def combine(parts: dict[str, np.ndarray], weights=None) -> np.ndarray:
     for part, w in weights.items():
         v = np.asarray(parts[part], dtype=np.float64)
         lo, hi = np.nanmin(v), np.nanmax(v)
-        total = total + w * (np.zeros_like(v) if hi == lo else (v - lo) / (hi - lo)) + 0.0 * v
+        scaled = (v - lo) / (hi - lo) if hi > lo else np.where(np.isnan(v), np.nan, 0.0)
+        total = total + w * scaled
     return total
