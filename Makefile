@@ -5,8 +5,8 @@
 #                                   processes, the long files first (tests/conftest.py)
 # After a run that died (kill -9, out of memory, a lost session) `make run` carries on: a stale lock is
 # removed when no Snakemake process is alive for this folder (basesel/machinery/runlock.py), and jobs that were
-# cut short run again. The greedy scheduler: the ILP one optimises temp files, which this workflow has none
-# of, at a cost in Snakemake's own CPU time with hundreds of ready jobs.
+# cut short run again (rerun-incomplete). Every other setting of the run is the workflow profile's
+# (profiles/default), which bare `snakemake` reads as well: `snakemake --cores 2` runs as `make run` does.
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: env
 	$(BIN)/python -m basesel.machinery.runlock $(CONFIG_ARGS)
-	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete --scheduler greedy $(CONFIG_ARGS)
+	$(BIN)/snakemake --cores $(CORES) $(CONFIG_ARGS)
 	$(BIN)/snakemake --report results/report.html $(CONFIG_ARGS)
 	@echo "report: results/report.html"
 

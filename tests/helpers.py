@@ -70,9 +70,13 @@ class Plan:
 
 
 def slurm_profile() -> dict:
-    """The grouping settings of slurm/config.yaml: groups, group-components, cores, set-threads."""
-    profile = yaml.safe_load((ROOT / "slurm" / "config.yaml").read_text())
-    return {k: profile[k] for k in ("groups", "group-components", "cores", "set-threads")}
+    """The grouping settings of `snakemake --profile slurm`, as Snakemake combines its two profiles:
+    groups and group-components from the workflow profile (profiles/default), cores and set-threads
+    from slurm/config.yaml."""
+    workflow = yaml.safe_load((ROOT / "profiles" / "default" / "config.yaml").read_text())
+    site = yaml.safe_load((ROOT / "slurm" / "config.yaml").read_text())
+    combined = {**site, **workflow}  # a workflow profile's key wins over the user profile's
+    return {k: combined[k] for k in ("groups", "group-components", "cores", "set-threads")}
 
 
 def planned_jobs(workdir, config=None, *targets, snakefile=None, base=None, profile=None, complete=False,

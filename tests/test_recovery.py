@@ -1,10 +1,9 @@
-"""Back on its feet after a crash: `make run` (basesel.machinery.runlock, then Snakemake with
---rerun-incomplete) removes a stale lock only when no Snakemake process is alive for the folder,
+"""Back on its feet after a crash: `make run` (basesel.machinery.runlock, then Snakemake, whose
+workflow profile sets rerun-incomplete) removes a stale lock only when no Snakemake process is alive for the folder,
 stops the job processes a dead run left behind, and a tiny run taken through a sequence of kill -9s
 ends with the tables of an uninterrupted run and no partial file."""
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -122,15 +121,6 @@ def test_job_processes_of_a_dead_run_are_stopped(tmp_path, capsys):
             p.wait()
 
 
-def test_make_run_recovers_and_reruns_what_was_cut_short():
-    """The Makefile's run recipe is the documented recovery: the lock check, then Snakemake with
-    --rerun-incomplete (a job killed between writing its output and Snakemake recording it)."""
-    recipe = re.search(r"^run:.*?\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M).group(1)
-    lines = [line.strip() for line in recipe.splitlines()]
-    assert lines[0].startswith("$(BIN)/python -m basesel.machinery.runlock $(CONFIG_ARGS)")
-    assert "--rerun-incomplete" in lines[1] and "$(CONFIG_ARGS)" in lines[1]
-
-
 # --- a tiny run through a sequence of crashes -------------------------------------------------------
 
 def make_run_args(workdir, config_file):
@@ -158,7 +148,8 @@ def make_run(workdir, config_file, kill_when=None, kill_job=False):
     assert check.returncode == 0, check.stdout + check.stderr
     log = workdir.parent / f"snakemake-{time.monotonic_ns()}.log"  # a file, not a pipe: nobody reads it while it runs
     with open(log, "w") as stream:
-        proc = subprocess.Popen([*SNAKEMAKE, "--cores", "2", "--rerun-incomplete", *args],
+        # no --rerun-incomplete: the workflow profile (profiles/default) must give it, as it does to make run
+        proc = subprocess.Popen([*SNAKEMAKE, "--cores", "2", *args],
                                 stdout=stream, stderr=subprocess.STDOUT)
     killed = False
     while proc.poll() is None and kill_when is not None and not killed:
