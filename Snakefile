@@ -28,6 +28,8 @@ include: "workflow/rules/curves.smk"
 include: "workflow/rules/layers.smk"
 
 
+# Snakemake runs these hooks for the main Snakefile only: a workflow that uses this one as a module
+# calls them from its own (`onstart: basesel.onstart()`, README "As a module of your workflow").
 onstart:
     slurm_site_check()
     local_scheduler()

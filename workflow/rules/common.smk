@@ -6,7 +6,10 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-LIB = Path(workflow.basedir) / "workflow"
+# This checkout, found from this file: not workflow.basedir, which is the main Snakefile's folder,
+# another workflow's when this one is used as a module (README "As a module of your workflow").
+ROOT = Path(workflow.current_basedir.get_path_or_uri(secret_free=True)).parents[1]
+LIB = ROOT / "workflow"
 sys.path.insert(0, str(LIB))
 from basesel.machinery.codedeps import digest  # noqa: E402
 from basesel.machinery.glue import export_library  # noqa: E402
@@ -27,7 +30,7 @@ except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 try:
-    PLAN = check_config(config, basedir=workflow.basedir)
+    PLAN = check_config(config, basedir=ROOT)
 except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
@@ -74,7 +77,7 @@ wildcard_constraints:
 def code(script):
     """The digest of the library files `script` imports (its import closure, basesel/machinery/codedeps.py):
     a rule's `code` parameter, so that editing one of them reruns the rule."""
-    return digest(Path(workflow.basedir) / "workflow" / "scripts" / script, LIB)
+    return digest(LIB / "scripts" / script, LIB)
 
 
 def dataset_input(wildcards):
@@ -211,7 +214,7 @@ DEMO_INPUT_SIZE = PLAN.embedded["source"]["image_size"] if "source" in PLAN.embe
 
 # The published tables the workflow ships (data/published/), which the report's section
 # "10. Published benchmarks" analyses.
-PUBLISHED = Path(workflow.basedir) / "data" / "published"
+PUBLISHED = ROOT / "data" / "published"
 
 
 def published_report(path, caption, benchmark, table):
