@@ -6,6 +6,7 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+
 configfile: "config.yaml"
 
 
@@ -45,6 +46,6 @@ onerror:
 
 
 rule all:
+    default_target: True
     input:
         FINAL,
-    default_target: True

@@ -25,6 +25,15 @@ def test_lint_is_clean():
     assert "Congratulations, your workflow is in a good condition" in out.stdout + out.stderr
 
 
+def test_snakefmt_is_clean():
+    """The Snakefile and every .smk file as snakefmt formats them, with the settings of pyproject.toml."""
+    out = subprocess.run([str(Path(sys.executable).with_name("snakefmt")), "--check", "."], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    files = 1 + len(list((ROOT / "workflow" / "rules").glob("*.smk")))  # every one checked: none left out
+    assert f"All {files} file(s) would be left unchanged" in out.stderr, out.stderr
+
+
 def test_default_dag_has_a_job_per_pair(tmp_path):
     plan = planned_jobs(tmp_path)
     subsets, archs, targets = n_subsets(DEFAULT), len(DEFAULT["architectures"]), len(DEFAULT["targets"])

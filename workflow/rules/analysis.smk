@@ -1,6 +1,7 @@
 # Analysis: one table of scores and accuracies (and one of what each cost), then correlations, the
 # alpha sweep, C_56 and the leaderboard of the paper's scores beside the later literature's.
 
+
 rule table:
     input:
         scores=pair_files("results/{rep}scores/{arch}/{subset}/{target}.json"),
@@ -18,17 +19,19 @@ rule table:
             "results/{rep}analysis/costs.tsv",
             caption="../report/costs.rst",
             category="7. Summary",
-            labels=replicate_labels({"table": "seconds per score and per fine-tuning, per (architecture, subset, target)"}),
+            labels=replicate_labels(
+                {"table": "seconds per score and per fine-tuning, per (architecture, subset, target)"}
+            ),
         ),
+    log:
+        "logs/{rep}analysis/table.log",
+    conda:
+        "../../envs/basesel.yaml"
     params:
         code=code("table.py"),
         pairs=[[a, s, t] for a, s in BASE_MODELS for t in TARGETS],
         # the published table that gives the accuracy of some zoo pairs, and those pairs (config ground_truth)
         ground_truth=GROUND_TRUTH_PARAMS,
-    log:
-        "logs/{rep}analysis/table.log",
-    conda:
-        "../../envs/basesel.yaml"
     script:
         "../scripts/table.py"
 
@@ -64,15 +67,15 @@ rule analysis:
             labels={"table": "leaderboard of all scores"},
         ),
         summary="results/{rep}analysis/summary.json",
+    log:
+        "logs/{rep}analysis/analysis.log",
+    conda:
+        "../../envs/basesel.yaml"
     params:
         code=code("analysis.py"),
         alpha_step=config["analysis"]["alpha_step"],
         bootstrap=config["analysis"]["bootstrap"],
         seed=config["seed"],
-    log:
-        "logs/{rep}analysis/analysis.log",
-    conda:
-        "../../envs/basesel.yaml"
     script:
         "../scripts/analysis.py"
 
@@ -94,13 +97,13 @@ rule replicates:
         ),
         win_rates="results/analysis/win_rates.tsv",
         conclusions="results/analysis/replicates.json",
-    params:
-        code=code("replicates.py"),
-        alpha_step=config["analysis"]["alpha_step"],
     log:
         "logs/analysis/replicates.log",
     conda:
         "../../envs/basesel.yaml"
+    params:
+        code=code("replicates.py"),
+        alpha_step=config["analysis"]["alpha_step"],
     script:
         "../scripts/replicates.py"
 
@@ -119,31 +122,41 @@ rule published:
         sfda_printed=PUBLISHED / "sfda_printed.tsv",
     output:
         # the files science.published.benchmarks returns, by name
-        tllib_leaderboard=published_report("results/published/tllib/leaderboard.tsv", "published_leaderboard.rst",
-                                           "TLlib", "leaderboard"),
-        tllib_correlations=published_report("results/published/tllib/correlations.tsv", "published_correlations.rst",
-                                            "TLlib", "per target"),
-        tllib_win_rates=published_report("results/published/tllib/win_rates.tsv", "published_win_rates.rst",
-                                         "TLlib", "win rates"),
+        tllib_leaderboard=published_report(
+            "results/published/tllib/leaderboard.tsv", "published_leaderboard.rst", "TLlib", "leaderboard"
+        ),
+        tllib_correlations=published_report(
+            "results/published/tllib/correlations.tsv", "published_correlations.rst", "TLlib", "per target"
+        ),
+        tllib_win_rates=published_report(
+            "results/published/tllib/win_rates.tsv", "published_win_rates.rst", "TLlib", "win rates"
+        ),
         tllib_summary="results/published/tllib/summary.json",
-        sfda_leaderboard=published_report("results/published/sfda/leaderboard.tsv", "published_leaderboard.rst",
-                                          "SFDA", "leaderboard"),
-        sfda_correlations=published_report("results/published/sfda/correlations.tsv", "published_correlations.rst",
-                                           "SFDA", "per target"),
+        sfda_leaderboard=published_report(
+            "results/published/sfda/leaderboard.tsv", "published_leaderboard.rst", "SFDA", "leaderboard"
+        ),
+        sfda_correlations=published_report(
+            "results/published/sfda/correlations.tsv", "published_correlations.rst", "SFDA", "per target"
+        ),
         sfda_summary="results/published/sfda/summary.json",
-        sfda_printed=published_report("results/published/sfda/printed.tsv", "published_sfda_printed.rst",
-                                      "SFDA", "printed weighted tau"),
-        agreement=published_report("results/published/agreement/correlations.tsv", "published_agreement.rst",
-                                   "TLlib and SFDA", "agreement of the two"),
+        sfda_printed=published_report(
+            "results/published/sfda/printed.tsv", "published_sfda_printed.rst", "SFDA", "printed weighted tau"
+        ),
+        agreement=published_report(
+            "results/published/agreement/correlations.tsv",
+            "published_agreement.rst",
+            "TLlib and SFDA",
+            "agreement of the two",
+        ),
         agreement_summary="results/published/agreement/summary.json",
-    params:
-        code=code("published.py"),
-        bootstrap=config["analysis"]["bootstrap"],
-        seed=config["seed"],
     log:
         "logs/published.log",
     conda:
         "../../envs/basesel.yaml"
+    params:
+        code=code("published.py"),
+        bootstrap=config["analysis"]["bootstrap"],
+        seed=config["seed"],
     script:
         "../scripts/published.py"
 

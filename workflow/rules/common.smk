@@ -55,8 +55,10 @@ FINAL = []
 
 REPS = PLAN.replicate_folders  # "" (the run itself), then replicates/rK/
 # The settings of the scores that have some (transfer.OPTIONS), in the shape compute() takes them.
-SCORE_OPTIONS = {"kNN": {"k": config["scores"]["knn"]["k"]},
-                 "LinearProbe": {k: config["scores"]["linear_probe"][k] for k in ("folds", "c", "seed")}}
+SCORE_OPTIONS = {
+    "kNN": {"k": config["scores"]["knn"]["k"]},
+    "LinearProbe": {k: config["scores"]["linear_probe"][k] for k in ("folds", "c", "seed")},
+}
 
 
 def one_of(names):
@@ -168,8 +170,12 @@ def finetuned_pair_files(pattern):
     table gives (config ground_truth)."""
 
     def files(wildcards):
-        return [pattern.format(rep=wildcards.rep, arch=a, subset=s, target=t)
-                for a, s in BASE_MODELS for t in TARGETS if PLAN.fine_tuned(a, s, t)]
+        return [
+            pattern.format(rep=wildcards.rep, arch=a, subset=s, target=t)
+            for a, s in BASE_MODELS
+            for t in TARGETS
+            if PLAN.fine_tuned(a, s, t)
+        ]
 
     return files
 
@@ -177,9 +183,14 @@ def finetuned_pair_files(pattern):
 # The published ground-truth table, an input of the table rule where one is configured.
 # (the file read; the params hold the table as the config names it, the same in every checkout)
 GROUND_TRUTH = [PLAN.ground_truth["path"]] if PLAN.ground_truth else []
-GROUND_TRUTH_PARAMS = {**{k: v for k, v in PLAN.ground_truth.items() if k != "path"},
-                       "pairs": [[a, s, t] for a, s in BASE_MODELS for t in TARGETS if not PLAN.fine_tuned(a, s, t)]
-                       } if PLAN.ground_truth else {}
+GROUND_TRUTH_PARAMS = (
+    {
+        **{k: v for k, v in PLAN.ground_truth.items() if k != "path"},
+        "pairs": [[a, s, t] for a, s in BASE_MODELS for t in TARGETS if not PLAN.fine_tuned(a, s, t)],
+    }
+    if PLAN.ground_truth
+    else {}
+)
 
 
 def replicate_seed_of(wildcards):
@@ -219,5 +230,9 @@ PUBLISHED = ROOT / "data" / "published"
 
 def published_report(path, caption, benchmark, table):
     """A file of the report's published-benchmarks section."""
-    return report(path, caption=f"../report/{caption}", category="10. Published benchmarks",
-                  labels={"benchmark": benchmark, "table": table})
+    return report(
+        path,
+        caption=f"../report/{caption}",
+        category="10. Published benchmarks",
+        labels={"benchmark": benchmark, "table": table},
+    )

@@ -19,6 +19,17 @@ rule pretrain_whole:
             labels={"architecture": "{arch}", "file": "per-epoch training log"},
         ),
         checkpoints=directory("results/curves/{arch}/checkpoints"),
+    log:
+        "logs/curves/{arch}/pretrain_whole.log",
+    benchmark:
+        "results/benchmarks/curves/{arch}/pretrain_whole.tsv"
+    conda:
+        "../../envs/basesel.yaml"
+    threads: config["compute"]["threads"]
+    resources:
+        gpu=GPU,
+        runtime=whole_runtime,
+        mem_mb=TRAIN_MEM,
     params:
         code=code("pretrain_whole.py"),
         spec=arch_spec,
@@ -28,17 +39,6 @@ rule pretrain_whole:
         # resumed run needs the checkpoints of the epochs before the kill.
         resume="results/curves/{arch}/resume.pt",
         staging="results/curves/{arch}/checkpoints.partial",
-    threads: config["compute"]["threads"]
-    resources:
-        gpu=GPU,
-        runtime=whole_runtime,
-        mem_mb=TRAIN_MEM,
-    log:
-        "logs/curves/{arch}/pretrain_whole.log",
-    benchmark:
-        "results/benchmarks/curves/{arch}/pretrain_whole.tsv"
-    conda:
-        "../../envs/basesel.yaml"
     script:
         "../scripts/pretrain_whole.py"
 
@@ -56,22 +56,22 @@ rule curve_scores:
             subcategory="{arch}",
             labels={"architecture": "{arch}", "file": "per-epoch scores"},
         ),
-    params:
-        code=code("curve_scores.py"),
-        probe_per_class=config["curves"]["probe_per_class"],
-        s6_margin=config["scores"]["s6_margin"],
-        seed=config["seed"],
-    threads: config["compute"]["threads"]
-    resources:
-        gpu=GPU,
-        runtime=curve_scores_runtime,
-        mem_mb=TRAIN_MEM,
     log:
         "logs/curves/{arch}/scores.log",
     benchmark:
         "results/benchmarks/curves/{arch}/scores.tsv"
     conda:
         "../../envs/basesel.yaml"
+    threads: config["compute"]["threads"]
+    resources:
+        gpu=GPU,
+        runtime=curve_scores_runtime,
+        mem_mb=TRAIN_MEM,
+    params:
+        code=code("curve_scores.py"),
+        probe_per_class=config["curves"]["probe_per_class"],
+        s6_margin=config["scores"]["s6_margin"],
+        seed=config["seed"],
     script:
         "../scripts/curve_scores.py"
 
@@ -87,13 +87,13 @@ rule curve_correlations:
             category="8. Scores during training",
             labels={"table": "correlation with validation accuracy across epochs"},
         ),
-    params:
-        code=code("curve_correlations.py"),
-        archs=CURVE_ARCHS,
     log:
         "logs/curves/correlations.log",
     conda:
         "../../envs/basesel.yaml"
+    params:
+        code=code("curve_correlations.py"),
+        archs=CURVE_ARCHS,
     script:
         "../scripts/curve_correlations.py"
 
@@ -110,13 +110,13 @@ rule plot_figure1:
             category="8. Scores during training",
             labels={"figure": "Figure 1: accuracy and standardised scores per epoch"},
         ),
-    params:
-        code=code("plot_figure1.py"),
-        archs=CURVE_ARCHS,
     log:
         "logs/plots/figure1.log",
     conda:
         "../../envs/basesel.yaml"
+    params:
+        code=code("plot_figure1.py"),
+        archs=CURVE_ARCHS,
     script:
         "../scripts/plot_figure1.py"
 

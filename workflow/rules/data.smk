@@ -6,14 +6,14 @@
 rule embedded_dataset:
     output:
         directory("results/data/embedded/{dataset}"),
-    params:
-        code=code("embedded_dataset.py"),
-        spec=embedded_spec,
-        seed=config["seed"],
     log:
         "logs/data/embedded_{dataset}.log",
     conda:
         "../../envs/basesel.yaml"
+    params:
+        code=code("embedded_dataset.py"),
+        spec=embedded_spec,
+        seed=config["seed"],
     script:
         "../scripts/embedded_dataset.py"
 
@@ -23,20 +23,20 @@ rule index_dataset:
         root=dataset_input,
     output:
         "results/data/index/{dataset}.tsv",
+    log:
+        "logs/data/index_{dataset}.log",
     wildcard_constraints:
         dataset=one_of(INDEXED),
+    conda:
+        "../../envs/basesel.yaml"
+    threads: config["compute"]["threads"]
+    resources:
+        runtime=index_runtime,
     params:
         code=code("index_dataset.py"),
         splits=dataset_splits,
         torchvision=torchvision_dataset,
         seed=config["seed"],
-    threads: config["compute"]["threads"]
-    resources:
-        runtime=index_runtime,
-    log:
-        "logs/data/index_{dataset}.log",
-    conda:
-        "../../envs/basesel.yaml"
     script:
         "../scripts/index_dataset.py"
 
@@ -48,19 +48,19 @@ rule index_benchmark:
         root=dataset_input,
     output:
         "results/data/index/{dataset}.tsv",
+    log:
+        "logs/data/index_{dataset}.log",
     wildcard_constraints:
         dataset=one_of(BENCHMARK_TARGETS),
+    conda:
+        "../../envs/basesel.yaml"
+    threads: config["compute"]["threads"]
+    resources:
+        runtime=index_runtime,
     params:
         code=code("index_benchmark.py"),
         benchmark=benchmark_spec,
         seed=config["seed"],
-    threads: config["compute"]["threads"]
-    resources:
-        runtime=index_runtime,
-    log:
-        "logs/data/index_{dataset}.log",
-    conda:
-        "../../envs/basesel.yaml"
     script:
         "../scripts/index_benchmark.py"
 
@@ -70,15 +70,15 @@ rule unpack_arrays:
         root=unpack_source,
     output:
         directory("results/data/unpacked/{dataset}"),
+    log:
+        "logs/data/unpack_{dataset}.log",
     wildcard_constraints:
         dataset=one_of(ARRAY_TARGETS),
+    conda:
+        "../../envs/basesel.yaml"
     params:
         code=code("unpack_arrays.py"),
         dataset=benchmark_dataset,
-    log:
-        "logs/data/unpack_{dataset}.log",
-    conda:
-        "../../envs/basesel.yaml"
     script:
         "../scripts/unpack_arrays.py"
 
@@ -88,13 +88,13 @@ rule subset:
         index="results/data/index/source.tsv",
     output:
         "results/subsets/{subset}.tsv",
-    params:
-        code=code("subset.py"),
-        seed=config["seed"],
     log:
         "logs/data/subset_{subset}.log",
     conda:
         "../../envs/basesel.yaml"
+    params:
+        code=code("subset.py"),
+        seed=config["seed"],
     script:
         "../scripts/subset.py"
 
@@ -106,14 +106,14 @@ rule probe:
         index="results/data/index/{target}.tsv",
     output:
         "results/{rep}probes/{target}.tsv",
-    params:
-        code=code("probe.py"),
-        probe_per_class=config["featuremaps"]["probe_per_class"],
-        seed=replicate_seed_of,
     log:
         "logs/{rep}data/probe_{target}.log",
     conda:
         "../../envs/basesel.yaml"
+    params:
+        code=code("probe.py"),
+        probe_per_class=config["featuremaps"]["probe_per_class"],
+        seed=replicate_seed_of,
     script:
         "../scripts/probe.py"
 
@@ -127,15 +127,15 @@ rule decode_images:
         index="results/data/index/{dataset}.tsv",
     output:
         "results/data/decoded/{dataset}/{size}px.h5",
-    params:
-        code=code("decode_images.py"),
-    threads: config["compute"]["threads"]
-    resources:
-        runtime=decode_runtime,
-        mem_mb=TRAIN_MEM,
     log:
         "logs/data/decode_{dataset}_{size}px.log",
     conda:
         "../../envs/basesel.yaml"
+    threads: config["compute"]["threads"]
+    resources:
+        runtime=decode_runtime,
+        mem_mb=TRAIN_MEM,
+    params:
+        code=code("decode_images.py"),
     script:
         "../scripts/decode_images.py"

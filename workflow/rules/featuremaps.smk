@@ -12,19 +12,19 @@ rule features:
         decoded=decoded_images(),
     output:
         "results/{rep}features/{arch}/{subset}/{target}.h5",
-    params:
-        code=code("features.py"),
-    threads: config["compute"]["threads"]
-    resources:
-        gpu=GPU,
-        runtime=target_pass_runtime,
-        mem_mb=TRAIN_MEM,
     log:
         "logs/{rep}features/{arch}/{subset}/{target}.log",
     benchmark:
         "results/{rep}benchmarks/features/{arch}/{subset}/{target}.tsv"
     conda:
         "../../envs/basesel.yaml"
+    threads: config["compute"]["threads"]
+    resources:
+        gpu=GPU,
+        runtime=target_pass_runtime,
+        mem_mb=TRAIN_MEM,
+    params:
+        code=code("features.py"),
     script:
         "../scripts/features.py"
 
@@ -36,18 +36,18 @@ rule featuremaps:
         decoded=decoded_images(),
     output:
         "results/{rep}featuremaps/{arch}/{subset}/{target}.h5",
-    params:
-        code=code("featuremaps.py"),
-    threads: config["compute"]["threads"]
-    resources:
-        gpu=GPU,
-        runtime=probe_pass_runtime,
-        mem_mb=TRAIN_MEM,
     log:
         "logs/{rep}featuremaps/{arch}/{subset}/{target}.log",
     benchmark:
         "results/{rep}benchmarks/featuremaps/{arch}/{subset}/{target}.tsv"
     conda:
         "../../envs/basesel.yaml"
+    threads: config["compute"]["threads"]
+    resources:
+        gpu=GPU,
+        runtime=probe_pass_runtime,
+        mem_mb=TRAIN_MEM,
+    params:
+        code=code("featuremaps.py"),
     script:
         "../scripts/featuremaps.py"

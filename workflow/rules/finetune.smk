@@ -10,21 +10,21 @@ if config["finetune"]["mode"] == "head":
         output:
             result="results/{rep}finetune/{arch}/{subset}/{target}.json",
             epochs="results/{rep}finetune/{arch}/{subset}/{target}.epochs.tsv",
-        params:
-            code=code("finetune_head.py"),
-            schedule=PLAN.finetune_schedule,
-            seed=replicate_seed_of,
-            resume="results/{rep}finetune/{arch}/{subset}/{target}.resume.pt",
-        threads: config["compute"]["threads"]
-        resources:
-            runtime=size_runtime(3.0),
-            mem_mb=size_mem,
         log:
             "logs/{rep}finetune/{arch}/{subset}/{target}.log",
         benchmark:
             "results/{rep}benchmarks/finetune/{arch}/{subset}/{target}.tsv"
         conda:
             "../../envs/basesel.yaml"
+        threads: config["compute"]["threads"]
+        resources:
+            runtime=size_runtime(3.0),
+            mem_mb=size_mem,
+        params:
+            code=code("finetune_head.py"),
+            schedule=PLAN.finetune_schedule,
+            seed=replicate_seed_of,
+            resume="results/{rep}finetune/{arch}/{subset}/{target}.resume.pt",
         script:
             "../scripts/finetune_head.py"
 
@@ -38,21 +38,21 @@ else:
         output:
             result="results/{rep}finetune/{arch}/{subset}/{target}.json",
             epochs="results/{rep}finetune/{arch}/{subset}/{target}.epochs.tsv",
-        params:
-            code=code("finetune_full.py"),
-            schedule=PLAN.finetune_schedule,
-            seed=replicate_seed_of,
-            resume="results/{rep}finetune/{arch}/{subset}/{target}.resume.pt",
-        threads: config["compute"]["threads"]
-        resources:
-            gpu=GPU,
-            runtime=finetune_full_runtime,
-            mem_mb=TRAIN_MEM,
         log:
             "logs/{rep}finetune/{arch}/{subset}/{target}.log",
         benchmark:
             "results/{rep}benchmarks/finetune/{arch}/{subset}/{target}.tsv"
         conda:
             "../../envs/basesel.yaml"
+        threads: config["compute"]["threads"]
+        resources:
+            gpu=GPU,
+            runtime=finetune_full_runtime,
+            mem_mb=TRAIN_MEM,
+        params:
+            code=code("finetune_full.py"),
+            schedule=PLAN.finetune_schedule,
+            seed=replicate_seed_of,
+            resume="results/{rep}finetune/{arch}/{subset}/{target}.resume.pt",
         script:
             "../scripts/finetune_full.py"

@@ -11,19 +11,19 @@ rule layer_features:
         decoded=decoded_images(),
     output:
         "results/layers/{arch}/features/{target}.h5",
-    params:
-        code=code("layer_features.py"),
-    threads: config["compute"]["threads"]
-    resources:
-        gpu=GPU,
-        runtime=target_pass_runtime,
-        mem_mb=TRAIN_MEM,
     log:
         "logs/layers/{arch}/features_{target}.log",
     benchmark:
         "results/benchmarks/layers/{arch}/features_{target}.tsv"
     conda:
         "../../envs/basesel.yaml"
+    threads: config["compute"]["threads"]
+    resources:
+        gpu=GPU,
+        runtime=target_pass_runtime,
+        mem_mb=TRAIN_MEM,
+    params:
+        code=code("layer_features.py"),
     script:
         "../scripts/layer_features.py"
 
@@ -35,20 +35,20 @@ rule layer_scores:
         decoded=decoded_images(),
     output:
         "results/layers/{arch}/scores/{target}.tsv",
-    params:
-        code=code("layer_scores.py"),
-        s6_margin=config["scores"]["s6_margin"],
-    threads: config["compute"]["threads"]
-    resources:
-        gpu=GPU,
-        runtime=probe_pass_runtime,
-        mem_mb=TRAIN_MEM,
     log:
         "logs/layers/{arch}/scores_{target}.log",
     benchmark:
         "results/benchmarks/layers/{arch}/scores_{target}.tsv"
     conda:
         "../../envs/basesel.yaml"
+    threads: config["compute"]["threads"]
+    resources:
+        gpu=GPU,
+        runtime=probe_pass_runtime,
+        mem_mb=TRAIN_MEM,
+    params:
+        code=code("layer_scores.py"),
+        s6_margin=config["scores"]["s6_margin"],
     script:
         "../scripts/layer_scores.py"
 
@@ -59,20 +59,20 @@ rule layer_heads:
     output:
         heads="results/layers/{arch}/heads/{target}.tsv",
         epochs="results/layers/{arch}/heads/{target}.epochs.tsv",
-    params:
-        code=code("layer_heads.py"),
-        schedule=PLAN.layer_head_schedule,
-        seed=config["seed"],
-    threads: config["compute"]["threads"]
-    resources:
-        runtime=size_runtime(3.0),
-        mem_mb=size_mem,
     log:
         "logs/layers/{arch}/heads_{target}.log",
     benchmark:
         "results/benchmarks/layers/{arch}/heads_{target}.tsv"
     conda:
         "../../envs/basesel.yaml"
+    threads: config["compute"]["threads"]
+    resources:
+        runtime=size_runtime(3.0),
+        mem_mb=size_mem,
+    params:
+        code=code("layer_heads.py"),
+        schedule=PLAN.layer_head_schedule,
+        seed=config["seed"],
     script:
         "../scripts/layer_heads.py"
 
@@ -89,13 +89,13 @@ rule layer_table:
             subcategory="{arch}",
             labels={"architecture": "{arch}", "table": "scores and truncate fine-tuning accuracy per layer"},
         ),
-    params:
-        code=code("layer_table.py"),
-        targets=TARGETS,
     log:
         "logs/layers/{arch}/table.log",
     conda:
         "../../envs/basesel.yaml"
+    params:
+        code=code("layer_table.py"),
+        targets=TARGETS,
     script:
         "../scripts/layer_table.py"
 
@@ -110,13 +110,13 @@ rule layer_correlations:
             category="9. Layer selection",
             labels={"table": "rank correlation across layers, and the layer each score selects"},
         ),
-    params:
-        code=code("layer_correlations.py"),
-        archs=LAYER_ARCHS,
     log:
         "logs/layers/correlations.log",
     conda:
         "../../envs/basesel.yaml"
+    params:
+        code=code("layer_correlations.py"),
+        archs=LAYER_ARCHS,
     script:
         "../scripts/layer_correlations.py"
 
@@ -131,13 +131,13 @@ rule plot_figure4:
             category="9. Layer selection",
             labels={"figure": "Figure 4: truncate fine-tuning accuracy per layer"},
         ),
-    params:
-        code=code("plot_figure4.py"),
-        archs=LAYER_ARCHS,
     log:
         "logs/plots/figure4.log",
     conda:
         "../../envs/basesel.yaml"
+    params:
+        code=code("plot_figure4.py"),
+        archs=LAYER_ARCHS,
     script:
         "../scripts/plot_figure4.py"
 

@@ -14,6 +14,17 @@ rule pretrain:
             subcategory="{arch}",
             labels=replicate_labels({"architecture": "{arch}", "subset": "{subset}", "file": "per-epoch log"}),
         ),
+    log:
+        "logs/{rep}pretrain/{arch}/{subset}.log",
+    benchmark:
+        "results/{rep}benchmarks/pretrain/{arch}/{subset}.tsv"
+    conda:
+        "../../envs/basesel.yaml"
+    threads: config["compute"]["threads"]
+    resources:
+        gpu=GPU,
+        runtime=pretrain_runtime,
+        mem_mb=TRAIN_MEM,
     params:
         code=code("pretrain.py"),
         spec=arch_spec,
@@ -21,16 +32,5 @@ rule pretrain:
         seed=replicate_seed_of,
         # Not an output: Snakemake would delete it with a failed job's outputs.
         resume="results/{rep}pretrain/{arch}/{subset}/resume.pt",
-    threads: config["compute"]["threads"]
-    resources:
-        gpu=GPU,
-        runtime=pretrain_runtime,
-        mem_mb=TRAIN_MEM,
-    log:
-        "logs/{rep}pretrain/{arch}/{subset}.log",
-    benchmark:
-        "results/{rep}benchmarks/pretrain/{arch}/{subset}.tsv"
-    conda:
-        "../../envs/basesel.yaml"
     script:
         "../scripts/pretrain.py"

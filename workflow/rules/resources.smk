@@ -34,22 +34,34 @@ def _model(wildcards):
 
 def _training(wildcards, images, epochs, attempt):
     model = _model(wildcards)
-    return cost_model.training_minutes(model, train_images=images, eval_images=0, epochs=epochs, gpu=GPU > 0,
-                                       threads=THREADS, attempt=attempt,
-                                       decoded=cost_model.fits_preload(images, model["input_size"], PRELOAD_MB))
+    return cost_model.training_minutes(
+        model,
+        train_images=images,
+        eval_images=0,
+        epochs=epochs,
+        gpu=GPU > 0,
+        threads=THREADS,
+        attempt=attempt,
+        decoded=cost_model.fits_preload(images, model["input_size"], PRELOAD_MB),
+    )
 
 
 def _inference(wildcards, images, attempt):
-    return cost_model.inference_minutes(_model(wildcards), images=images, gpu=GPU > 0, threads=THREADS, decoded=False,
-                                        attempt=attempt)
+    return cost_model.inference_minutes(
+        _model(wildcards), images=images, gpu=GPU > 0, threads=THREADS, decoded=False, attempt=attempt
+    )
 
 
 def pretrain_runtime(wildcards, input, attempt):
-    return _training(wildcards, _rows(input.subset, "source"), PLAN.pretrain_schedules[wildcards.arch]["epochs"], attempt)
+    return _training(
+        wildcards, _rows(input.subset, "source"), PLAN.pretrain_schedules[wildcards.arch]["epochs"], attempt
+    )
 
 
 def whole_runtime(wildcards, input, attempt):
-    return _training(wildcards, _rows(input.index, "source"), PLAN.whole_pool_schedules[wildcards.arch]["epochs"], attempt)
+    return _training(
+        wildcards, _rows(input.index, "source"), PLAN.whole_pool_schedules[wildcards.arch]["epochs"], attempt
+    )
 
 
 def finetune_full_runtime(wildcards, input, attempt):
@@ -120,9 +132,14 @@ def baselines_runtime(wildcards, input, attempt):
     """The baselines of the training split: the kNN and PARC distances and the linear probe's
     iteration cap count beside the size of the file (machinery/resources.py)."""
     n, d = _features_shape(input.h5, wildcards)
-    classes = PLAN.embedded[wildcards.target]["classes"] if wildcards.target in PLAN.embedded else PLAN.class_counts[wildcards.target]
-    return cost_model.baselines_minutes(_input_mb(input), n, d, classes, linear_probe=config["scores"]["linear_probe"],
-                                        attempt=attempt)
+    classes = (
+        PLAN.embedded[wildcards.target]["classes"]
+        if wildcards.target in PLAN.embedded
+        else PLAN.class_counts[wildcards.target]
+    )
+    return cost_model.baselines_minutes(
+        _input_mb(input), n, d, classes, linear_probe=config["scores"]["linear_probe"], attempt=attempt
+    )
 
 
 def baselines_mem(wildcards, input):

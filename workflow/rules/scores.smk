@@ -10,18 +10,18 @@ rule scores:
         features="results/{rep}features/{arch}/{subset}/{target}.h5",
     output:
         "results/{rep}scores/{arch}/{subset}/{target}.json",
+    log:
+        "logs/{rep}scores/{arch}/{subset}/{target}.log",
+    conda:
+        "../../envs/basesel.yaml"
+    resources:
+        runtime=size_runtime(3.0),
+        mem_mb=size_mem,
     params:
         code=code("scores.py"),
         s6_margin=config["scores"]["s6_margin"],
         baselines=config["scores"]["baselines"],
         options=SCORE_OPTIONS,
-    resources:
-        runtime=size_runtime(3.0),
-        mem_mb=size_mem,
-    log:
-        "logs/{rep}scores/{arch}/{subset}/{target}.log",
-    conda:
-        "../../envs/basesel.yaml"
     script:
         "../scripts/scores.py"
 
@@ -31,17 +31,16 @@ rule baselines:
         h5="results/{rep}features/{arch}/{subset}/{target}.h5",
     output:
         "results/{rep}baselines/{arch}/{subset}/{target}.json",
-    params:
-        code=code("baselines.py"),
-        names=config["scores"]["baselines"],
-        options=SCORE_OPTIONS,
-    resources:
-        runtime=baselines_runtime,
-        mem_mb=baselines_mem,
     log:
         "logs/{rep}baselines/{arch}/{subset}/{target}.log",
     conda:
         "../../envs/basesel.yaml"
+    resources:
+        runtime=baselines_runtime,
+        mem_mb=baselines_mem,
+    params:
+        code=code("baselines.py"),
+        names=config["scores"]["baselines"],
+        options=SCORE_OPTIONS,
     script:
         "../scripts/baselines.py"
-

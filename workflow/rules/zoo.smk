@@ -10,13 +10,13 @@ rule zoo_model:
         source=zoo_source,
     output:
         "results/zoo/{model}.json",
-    params:
-        code=code("zoo_model.py"),
-        entry=zoo_entry,
     log:
         "logs/zoo/{model}.log",
     conda:
         "../../envs/basesel.yaml"
+    params:
+        code=code("zoo_model.py"),
+        entry=zoo_entry,
     script:
         "../scripts/zoo_model.py"
 
@@ -36,23 +36,23 @@ for demo_rule, demo_names, demo_stem, demo_output in (
         output:
             weights=demo_output,
             epochs=f"results/zoo-demo/{demo_stem}.epochs.tsv",
+        log:
+            f"logs/zoo-demo/{demo_stem}.log",
+        benchmark:
+            f"results/benchmarks/zoo-demo/{demo_stem}.tsv"
         wildcard_constraints:
             demo=one_of(demo_names),
             suffix="safetensors|pth",
+        conda:
+            "../../envs/basesel.yaml"
+        threads: config["compute"]["threads"]
+        resources:
+            gpu=GPU,
+            mem_mb=TRAIN_MEM,
         params:
             code=code("demo_weights.py"),
             spec=demo_spec,
             input_size=DEMO_INPUT_SIZE,
             seed=config["seed"],
-        threads: config["compute"]["threads"]
-        resources:
-            gpu=GPU,
-            mem_mb=TRAIN_MEM,
-        log:
-            f"logs/zoo-demo/{demo_stem}.log",
-        benchmark:
-            f"results/benchmarks/zoo-demo/{demo_stem}.tsv"
-        conda:
-            "../../envs/basesel.yaml"
         script:
             "../scripts/demo_weights.py"
