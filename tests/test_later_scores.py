@@ -230,3 +230,31 @@ def test_rank_combines_pooled_scores_over_its_candidates():
     table.loc[1, "NCTI.vc@probe"] = NOT_APPLICABLE
     out = pooled(table.copy(), reasons)
     assert out["NCTI@probe"][1] == NOT_APPLICABLE and "NCTI@probe" in reasons[1]
+
+
+def test_one_not_applicable_policy_in_the_workflow_and_in_rank(tmp_path):
+    """A score the input leaves undefined (kNN's k=5 neighbours among 4 images) is 'not applicable'
+    with its reason, in a workflow job's baselines (baseline_scores) and in `basesel rank` alike;
+    the other scores of the same features are computed. Before, the job failed."""
+    import h5py
+
+    from basesel.rank import _baselines
+    from basesel.science.featuremap_scores import NOT_APPLICABLE
+    from basesel.science.transfer import FEATURE_SCORES, baseline_scores
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 6)).astype(np.float32), np.array([0, 0, 1, 1])
+    with h5py.File(tmp_path / "features.h5", "w") as f:
+        f["features"], f["feature_labels"] = x, y
+    names = [n for n in FEATURE_SCORES if n not in ("LEEP", "NCE")]  # no source head here
+    job = baseline_scores(tmp_path / "features.h5", names)
+    reasons = {}
+    ranked = _baselines(names, x, y, None, "", reasons)
+    assert job["kNN"] == ranked["kNN"] == NOT_APPLICABLE
+    assert job["not_applicable"]["kNN"] == reasons["kNN"] == "kNN: k=5 needs between 1 and n - 1 = 3 other images"
+    assert set(job["not_applicable"]) == set(reasons)
+    for name, value in ranked.items():
+        assert job[name] == value or (value != NOT_APPLICABLE and np.isclose(job[name], value)), name
+    # an error that is not about the input still fails: a bug is never a note
+    with pytest.raises(TypeError):
+        baseline_scores(tmp_path / "features.h5", names, options={"kNN": {"neighbours": 3}})

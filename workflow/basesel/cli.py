@@ -106,6 +106,8 @@ def cmd_rank(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of `basesel`."""
+    from .science.featuremap_scores import PAPER_ALPHA
+
     p = argparse.ArgumentParser(prog="basesel", description=__doc__)
     p.add_argument("--version", action="version", version=f"basesel {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -152,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scores to report first; the first ranks. Default: with --analysis, that run's leaderboard "
                         "winner; else C_56 LogME@probe S1..S6. NAME@probe: a baseline on the probe set; NAME: on "
                         "every training image (a second pass)")
-    r.add_argument("--alpha", type=float, default=None, help="C_56 weight of S6 (default 0.574, the paper's)")
+    r.add_argument("--alpha", type=float, default=None,
+                   help=f"C_56 weight of S6 (default {PAPER_ALPHA:g}, the paper's)")
     r.add_argument("--analysis", help="a workflow run's results/analysis/summary.json: its C_56 alpha, and its "
                                       "leaderboard winner to rank by")
     r.add_argument("--probe-per-class", type=int, default=10)

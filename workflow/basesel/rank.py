@@ -24,7 +24,7 @@ from .models.tap import Probed
 from .science.featuremap_scores import (C56, DIRECTION, METRICS, NOT_APPLICABLE, ScoreAccumulator, as_numbers,
                                         describe_reasons)
 from .science.stats import kendall_rows
-from .science.transfer import FEATURE_SCORES, POOLED, PROBE_SUFFIX, compute, needs_probs, part_columns
+from .science.transfer import FEATURE_SCORES, POOLED, PROBE_SUFFIX, needs_probs, part_columns
 
 # What `--scores` may name: the paper's, and every baseline on the probe set or on all training images.
 RANKABLE = ("C_56", *C56, *METRICS, *[b + PROBE_SUFFIX for b in FEATURE_SCORES], *FEATURE_SCORES)
@@ -88,21 +88,18 @@ def score_candidate(cand: Probed, probe: pd.DataFrame, *, device, batch_size: in
 def _baselines(names, pen, labels, probs, suffix, reasons: dict) -> dict:
     """The baselines of one pass; one the model or its features leave undefined is NOT_APPLICABLE,
     its reason added to `reasons`."""
-    from .science.transfer import NO_HEAD
+    from .science.transfer import NO_HEAD, compute_applicable
 
-    out = {}
+    out, why = {}, {}
     for name in names:
-        keys = part_columns(name, suffix) if name in POOLED else [f"{name}{suffix}"]  # a pooled score: its parts
         if needs_probs(name) and probs is None:
+            keys = part_columns(name) if name in POOLED else [name]  # a pooled score: its parts
             out.update(dict.fromkeys(keys, NOT_APPLICABLE))
-            reasons.update(dict.fromkeys(keys, NO_HEAD))
-            continue
-        try:
-            out.update({f"{k}{suffix}": v for k, v in compute([name], pen, labels, probs).items()})
-        except BaseselError as exc:
-            out.update(dict.fromkeys(keys, NOT_APPLICABLE))
-            reasons.update(dict.fromkeys(keys, str(exc)))
-    return out
+            why.update(dict.fromkeys(keys, NO_HEAD))
+        else:
+            out.update(compute_applicable([name], pen, labels, probs, reasons=why))
+    reasons.update({f"{k}{suffix}": v for k, v in why.items()})
+    return {f"{k}{suffix}": v for k, v in out.items()}
 
 
 def pooled(table: pd.DataFrame, reasons: list[dict]) -> pd.DataFrame:

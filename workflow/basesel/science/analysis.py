@@ -25,10 +25,10 @@ import pandas as pd
 
 from .. import BaseselError
 from . import stats
-from .featuremap_scores import C56, DIRECTION, METRICS, NOT_APPLICABLE
+from .featuremap_scores import C56, DIRECTION, METRICS, NOT_APPLICABLE, PAPER_ALPHA
 
 # The paper's section 5.3 numbers for the best C_56, shown beside ours.
-PAPER_C56 = {"alpha": 0.574, "mean": 0.7514, "variance": 0.005993, "max": 0.8874, "min": 0.5854,
+PAPER_C56 = {"alpha": PAPER_ALPHA, "mean": 0.7514, "variance": 0.005993, "max": 0.8874, "min": 0.5854,
              "max_group": "alexnet/caltech101", "min_group": "resnet18/pets"}
 # A rank correlation across fewer models says nothing.
 MIN_MODELS = 3
@@ -262,7 +262,7 @@ def alpha_sweep(df: pd.DataFrame, step: float = 0.001, metrics=METRICS, layout: 
             if len(pos) < MIN_MODELS:
                 block[name] = np.full(len(alphas), np.nan)
                 continue
-            combo = (1 - alphas)[:, None] * si[pos][None, :] + alphas[:, None] * sj[pos][None, :]
+            combo = combination(si[pos][None, :], sj[pos][None, :], alphas[:, None])
             block[name] = stats.spearman_rows(combo, acc[pos])
         frame = pd.DataFrame(block)
         with warnings.catch_warnings():
@@ -434,10 +434,16 @@ def with_c56(df: pd.DataFrame, sweep: pd.DataFrame, layout: Layout = WORKFLOW) -
     return out
 
 
+def combination(si, sj, alpha):
+    """The paper's C_ij(alpha) = (1 - alpha) S_i' + alpha S_j' of two scores already scaled to
+    [-1, 1] and sign-flipped (minmax_signed): larger is better. The one place it is written; numpy
+    broadcasting gives every alpha of a sweep at once."""
+    return (1 - alpha) * si + alpha * sj
+
+
 def c56_of(s5, s6, alpha):
-    """The paper's combination C_56(alpha) = (1 - alpha) S5' + alpha S6' of S5 and S6 already scaled
-    to [-1, 1] and negated (minmax_signed): larger is better."""
-    return (1 - alpha) * s5 + alpha * s6
+    """C_56(alpha): combination of the scaled S5 and S6."""
+    return combination(s5, s6, alpha)
 
 
 def not_applicable(df: pd.DataFrame, metrics, layout: Layout = WORKFLOW, missing: pd.DataFrame | None = None) -> dict[str, list[str]]:

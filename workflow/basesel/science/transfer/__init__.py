@@ -92,6 +92,29 @@ def compute(names, features, labels, probs=None, seconds: dict | None = None, op
     return out
 
 
+def compute_applicable(names, features, labels, probs=None, seconds: dict | None = None,
+                       options: dict | None = None, reasons: dict | None = None) -> dict:
+    """compute(), one score at a time, with the one policy for a score that the input leaves
+    undefined (it raises BaseselError: too few images for k or the folds, fewer images than
+    classes, constant or non-finite features): its value, each part's for a pooled score, is
+    NOT_APPLICABLE and `reasons` gets the message under the same keys. The workflow's jobs and
+    `basesel rank` both go through here, so a score a model cannot have is left out of that
+    model's group in both, never a failed job in one and a note in the other. Any other error is a
+    bug and is raised."""
+    from ..featuremap_scores import NOT_APPLICABLE
+
+    out = {}
+    for name in names:
+        try:
+            out.update(compute([name], features, labels, probs, seconds, options))
+        except BaseselError as exc:
+            keys = part_columns(name) if name in POOLED else [name]
+            out.update(dict.fromkeys(keys, NOT_APPLICABLE))
+            if reasons is not None:
+                reasons.update(dict.fromkeys(keys, str(exc)))
+    return out
+
+
 def baseline_scores(path, names=None, rows=None, options: dict | None = None) -> dict:
     """Baselines of a features file (compute.passes.write_features_file): the feature scores on its train
     split, or on the train rows at positions `rows` (a probe set), and the task-agnostic ones from
@@ -102,7 +125,8 @@ def baseline_scores(path, names=None, rows=None, options: dict | None = None) ->
     compute's. A pooled score gives its parts (NAME.PART). An explicitly
     requested baseline whose input is missing is an error, except for a zoo model's file, where it
     is not applicable (the task-agnostic ones; LEEP and NCE without a classifier head): its value is
-    featuremap_scores.NOT_APPLICABLE and "not_applicable" gives the reason.
+    featuremap_scores.NOT_APPLICABLE and "not_applicable" gives the reason, as for a score that the
+    features leave undefined (compute_applicable).
     """
     from ..featuremap_scores import NOT_APPLICABLE
 
@@ -145,7 +169,7 @@ def baseline_scores(path, names=None, rows=None, options: dict | None = None) ->
         elif strict:
             raise BaseselError(f"{path}: dataset 'source_probs' missing, needed for {', '.join(needing)}")
         feature_scores = [b for b in feature_scores if b not in needing]
-    result.update(compute(feature_scores, x, y, probs, seconds, options))
+    result.update(compute_applicable(feature_scores, x, y, probs, seconds, options, not_applicable))
     return _with_reasons(result, seconds, not_applicable)
 
 
