@@ -276,3 +276,21 @@ def direct_forward(model, arch: str, x):
         fm = model.features[:cut](x)
         rest = model.features[cut:](fm)
         return fm, model.classifier[:-1](torch.flatten(model.avgpool(rest), 1))
+
+
+def random_table(seed=0, archs=("a", "b"), targets=("t1", "t2"), n=6):
+    """A workflow score table (arch, source, target, S1..S6, accuracy) of random numbers."""
+    import itertools
+
+    import numpy as np
+    import pandas as pd
+
+    from basesel.science.featuremap_scores import METRICS
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for arch, target in itertools.product(archs, targets):
+        for k in range(n):
+            rows.append({"arch": arch, "source": f"s{k}", "target": target,
+                         **{m: float(rng.normal()) for m in METRICS}, "accuracy": float(rng.uniform())})
+    return pd.DataFrame(rows)

@@ -1,5 +1,4 @@
 """The analysis against scipy, a constructed table with a known best alpha, and a direct LOGO loop."""
-import itertools
 import subprocess
 import sys
 import warnings
@@ -22,16 +21,7 @@ from basesel.science.analysis import (
 )
 from basesel.science.featuremap_scores import METRICS
 from basesel.science.stats import spearman_rows
-
-
-def random_table(seed=0, archs=("a", "b"), targets=("t1", "t2"), n=6):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for arch, target in itertools.product(archs, targets):
-        for k in range(n):
-            rows.append({"arch": arch, "source": f"s{k}", "target": target,
-                         **{m: float(rng.normal()) for m in METRICS}, "accuracy": float(rng.uniform())})
-    return pd.DataFrame(rows)
+from helpers import random_table
 
 
 def test_spearman_rows_matches_scipy_with_ties():

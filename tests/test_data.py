@@ -52,6 +52,30 @@ def test_digits_target_is_real_data(tmp_path):
     assert sorted(p.name for p in (root / "test").iterdir()) == ["digit0", "digit1", "digit2"]
     img = load_image(str(root / "train" / "digit1" / "00000.png"), 32)
     assert img.shape == (3, 32, 32) and img.dtype == torch.uint8
+    # Each image is one of scikit-learn's digits of its folder's class: the digit image it matches best
+    # (correlation, at any shift within the jitter, either polarity of the tint) has that label.
+    # Independent of how it was drawn; noise, or a digit under the wrong folder, would fail.
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    keep = digits.target < 3
+
+    def unit(a):
+        a = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(axis=1, keepdims=True)
+        return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+    templates = unit(np.stack([np.asarray(Image.fromarray((np.pad(d / 16.0, 1) * 255).astype(np.uint8))
+                                          .resize((32, 32), Image.BILINEAR), float) for d in digits.images[keep]]))
+    labels = digits.target[keep]
+    paths = sorted(root.glob("*/digit*/*.png"))
+    assert len(paths) == 3 * (5 + 4)
+    for path in paths:
+        grey = np.asarray(Image.open(path).convert("L"), float)
+        shifted = unit(np.stack([np.roll(grey, (dy, dx), axis=(0, 1)) for dy in range(-3, 4) for dx in range(-3, 4)]))
+        match = np.abs(shifted @ templates.T).max(axis=0)
+        assert labels[match.argmax()] == int(path.parent.name.removeprefix("digit")), path
+        assert match.max() > 0.9, (path, match.max())
 
 
 def test_index_and_validation_errors(tmp_path, small_source):

@@ -8,6 +8,7 @@ import pytest
 import torch
 from scipy import stats
 from torch import nn
+from torchvision.models.resnet import BasicBlock
 
 from basesel import BaseselError
 from basesel.compute.finetune import finetune_head, fit_head
@@ -51,9 +52,13 @@ def test_registry_lists_every_main_path_conv_from_zero(arch, count, width, size)
     # every convolution on the main path, in forward order; ResNet's 1x1 shortcut convs are not counted
     convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and ".downsample" not in n]
     assert [layer.conv for layer in layers] == convs
-    for layer in layers:  # each tap exists, and where it is not a ReLU module the hook applies one
+    for layer in layers:  # each tap exists: a ReLU module, a module the hook applies one to, or a block ending in one
         tap = model.get_submodule(layer.tap)
-        assert isinstance(tap, nn.ReLU) or layer.relu or arch == "resnet18"
+        assert isinstance(tap, nn.ReLU) != (layer.relu or isinstance(tap, BasicBlock)), layer
+    # and what each layer's tap reads is after a ReLU: never negative, though the convolutions' outputs are
+    maps, _ = layer_maps(model.eval(), arch, torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0)))
+    assert sorted(maps) == [layer.index for layer in layers]
+    assert all(m.min() >= 0 and m.max() > 0 for m in maps.values())
 
 
 def test_registry_probe_layers_are_the_specs():

@@ -17,11 +17,22 @@ from helpers import direct_forward
 
 
 @pytest.mark.parametrize("arch,reference", [("alexnet", tvm.alexnet), ("vgg16", tvm.vgg16), ("resnet18", tvm.resnet18)])
-def test_width_one_is_torchvision(arch, reference):
-    ours = build_model(ArchSpec(arch, 1.0, 224, 1000)).state_dict()
-    theirs = reference(weights=None).state_dict()
-    assert list(ours) == list(theirs)
-    assert all(ours[k].shape == theirs[k].shape for k in ours)
+def test_width_multiplier_rebuild_is_torchvision(arch, reference):
+    """The rebuild that every embedded run's narrow networks go through, at a width that scales no
+    channel count (1 + 1e-9; width 1.0 itself returns torchvision's model unchanged): torchvision's
+    network layer for layer. The same parameter names and shapes, and, with torchvision's weights
+    loaded into it, the same outputs (a kernel, stride or padding of its own would differ)."""
+    rebuilt = build_model(ArchSpec(arch, 1 + 1e-9, 224, 1000)).eval()
+    theirs = reference(weights=None).eval()
+    assert rebuilt is not theirs and type(rebuilt) is type(theirs)
+    ours, reference_weights = rebuilt.state_dict(), theirs.state_dict()
+    assert list(ours) == list(reference_weights)
+    assert all(ours[k].shape == reference_weights[k].shape for k in ours)
+    rebuilt.load_state_dict(reference_weights)
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), theirs(x))
+    assert build_model(ArchSpec(arch, 1.0, 224, 1000)).state_dict().keys() == reference_weights.keys()
 
 
 @pytest.mark.parametrize("arch,size,shape,dim", [

@@ -12,8 +12,7 @@ from scipy import stats
 from basesel.machinery.plan import replicate_folder, replicate_index, replicate_seed
 from basesel.science.featuremap_scores import METRICS
 from basesel.science.replicates import across, win_rates
-from helpers import TINY, planned_jobs, smk, with_changes
-from test_analysis import random_table
+from helpers import TINY, planned_jobs, random_table, smk, with_changes
 
 
 def test_replicate_seeds_and_folders():

@@ -252,3 +252,26 @@ def test_cpu_training_flushes_subnormals_and_restores_them_afterwards(tmp_path):
             resume_path=tmp_path / "r2.pt", log_path=tmp_path / "l2.tsv", device=torch.device("cpu"),
             epoch_hook=failing)
     assert float(tiny * 1.0) > 0  # restored even when training fails
+
+
+def test_full_fine_tuning_trains_the_backbone(tmp_path):
+    """finetune.mode full: every layer of the base model moves, not only the new head (which a
+    head-only optimiser, or a frozen backbone left over from head fine-tuning, would leave as it was)."""
+    from basesel.compute.finetune import finetune_full
+    from basesel.data import synthetic
+    from basesel.data.folders import index_dataset
+    from basesel.models.paper import ArchSpec, build_model, probed
+
+    root = tmp_path / "shapes"
+    synthetic.generate_target(root, kind="shape", seed=0, num_classes=3, train_per_class=6, test_per_class=2, size=32)
+    index = index_dataset(root, ("train", "test"))
+    torch.manual_seed(0)
+    spec = ArchSpec("resnet18", 0.125, 32, 5)
+    model = probed(build_model(spec).eval(), spec, "m")
+    before = {k: v.clone() for k, v in model.model.named_parameters() if not k.startswith("fc.")}
+    result = finetune_full(model, index, Schedule(epochs=1, batch_size=6, lr=0.05), seed=0,
+                           resume_path=tmp_path / "resume.pt", log_path=tmp_path / "log.tsv", device=torch.device("cpu"),
+                           label="m", preload_max_mb=100, workers=0)
+    after = dict(model.model.named_parameters())
+    assert result["mode"] == "full" and after["fc.weight"].shape == (3, 64)  # the new head, for 3 classes
+    assert [k for k in before if torch.equal(before[k], after[k])] == []  # every backbone tensor trained
