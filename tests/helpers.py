@@ -294,3 +294,8 @@ def random_table(seed=0, archs=("a", "b"), targets=("t1", "t2"), n=6):
             rows.append({"arch": arch, "source": f"s{k}", "target": target,
                          **{m: float(rng.normal()) for m in METRICS}, "accuracy": float(rng.uniform())})
     return pd.DataFrame(rows)
+
+
+def job_counts(output: str) -> dict:
+    """{rule: jobs, "total": jobs} from the job-stats table that `snakemake -n --quiet rules` prints."""
+    return dict(re.findall(r"^(\w+)\s+(\d+)$", output, re.M))

@@ -2,11 +2,10 @@
 same jobs as basesel run on its own, from the host's folder, and basesel's start checks run when the
 host calls its hooks, as README "As a module of your workflow" shows."""
 import os
-import re
 import shutil
 import subprocess
 
-from helpers import ROOT, SNAKEMAKE
+from helpers import ROOT, SNAKEMAKE, job_counts
 
 HOST = """configfile: "{root}/config.yaml"
 
@@ -39,10 +38,6 @@ def host(tmp_path):
     folder.mkdir()
     (folder / "Snakefile").write_text(HOST.format(root=ROOT))
     return folder
-
-
-def job_counts(output: str) -> dict:
-    return dict(re.findall(r"^(\w+)\s+(\d+)$", output, re.M))
 
 
 def test_a_host_workflow_plans_basesels_jobs(tmp_path):

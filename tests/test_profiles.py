@@ -1,7 +1,6 @@
 """The workflow profile (profiles/default): bare `snakemake` runs with the settings `make run` runs
 with, and `--profile slurm` combines the site's keys with the workflow's as Snakemake combines them."""
 import json
-import re
 import shlex
 import shutil
 import subprocess
@@ -10,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from helpers import ROOT, SNAKEMAKE
+from helpers import ROOT, SNAKEMAKE, job_counts
 
 PROFILE = yaml.safe_load((ROOT / "profiles" / "default" / "config.yaml").read_text())
 SITE = yaml.safe_load((ROOT / "slurm" / "config.yaml").read_text())
@@ -86,7 +85,7 @@ def test_bare_snakemake_plans_what_make_run_plans(config, tmp_path):
         out = subprocess.run([*SNAKEMAKE, *argv, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
                               "-n", "--quiet", "rules"], cwd=ROOT, capture_output=True, text=True)
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-        return dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout + out.stderr, re.M))
+        return job_counts(out.stdout + out.stderr)
 
     bare = plan(["--cores", "2", *extra])
     assert int(bare["total"]) > 50
