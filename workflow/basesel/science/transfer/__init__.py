@@ -95,8 +95,8 @@ def compute(names, features, labels, probs=None, seconds: dict | None = None, op
 def compute_applicable(names, features, labels, probs=None, seconds: dict | None = None,
                        options: dict | None = None, reasons: dict | None = None) -> dict:
     """compute(), one score at a time, with the one policy for a score that the input leaves
-    undefined (it raises BaseselError: too few images for k or the folds, fewer images than
-    classes, constant or non-finite features): its value, each part's for a pooled score, is
+    undefined (it raises BaseselError: fewer images than kNN's k + 1, than NCTI's classes, a PARC
+    with every pair of one class, non-finite features or result): its value, each part's for a pooled score, is
     NOT_APPLICABLE and `reasons` gets the message under the same keys. The workflow's jobs and
     `basesel rank` both go through here, so a score a model cannot have is left out of that
     model's group in both, never a failed job in one and a note in the other. Any other error is a
