@@ -45,7 +45,7 @@ def test_any_scores_grouped_per_target_against_scipy(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "groups: target" in out.stdout and "no S5 and S6" in out.stdout
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["correlations.tsv", "leaderboard.tsv",
-                                                                     "summary.json", "win_rates.tsv"]
+                                                                     "picks.tsv", "summary.json", "win_rates.tsv"]
     corr = read(tmp_path, "correlations.tsv")
     assert list(corr.columns[:4]) == ["target", "metric", "n_models", "rho"]
     assert len(corr) == 3 * 3

@@ -44,7 +44,7 @@ def test_default_dag_has_a_job_per_pair(tmp_path):
         # each dataset decoded once at each input size the architectures take
         "decode_images": (1 + targets) * len({a["input_size"] for a in DEFAULT["architectures"]}),
         "pretrain": archs * subsets, "features": pairs, "featuremaps": pairs, "scores": pairs, "baselines": pairs,
-        "finetune_head": pairs, "table": 1, "analysis": 1, "published": 1,
+        "finetune_head": pairs, "table": 1, "analysis": 1, "answer": 1, "published": 1,
         "plot_data": 1, "plot_pretraining": archs, "plot_scores": archs, "plot_finetune": 1, "plot_figure2": 1,
         "plot_figure3": 1, "plot_leaderboard": 1, "plot_cost": 1,
         # Figure 1 and Appendix A.2 on resnet18 (config.yaml)
@@ -261,3 +261,16 @@ def test_local_runs_drop_the_job_rate_limiter_and_cluster_runs_keep_it():
     assert not drop_local_rate_limit(SimpleNamespace(executor_plugin=None))
     assert "self.job_rate_limiter = (" in inspect.getsource(JobScheduler.__init__)
     assert "self._schedule_reevalutation(self.job_rate_limiter.timespan)" in inspect.getsource(JobScheduler.schedule)
+
+
+@pytest.mark.slow
+def test_report_answers_first(tiny_run):
+    """The report's front page opens with the answer (answer.rst, as the answer rule wrote it from
+    the leaderboard): the winning score before the account of the run and the guide to sections."""
+    html = (tiny_run / "results" / "report.html").read_text(errors="ignore")
+    winner = pd.read_csv(tiny_run / "results/analysis/leaderboard.tsv", sep="\t").score.iloc[0]
+    first = html.index("The answer</h1>")
+    assert first < html.index("The run</h1>") < html.index("How to read it</h1>")
+    assert html.index(f"<strong>{winner}</strong> ranked this run") > first
+    answer = (tiny_run / "results/analysis/answer.rst").read_text()
+    assert answer.startswith("The answer\n") and f"**{winner}**" in answer

@@ -77,6 +77,12 @@ def _analysis_report(results: dict, layout, outdir: Path) -> str:
     for r in board.itertuples():
         lines.append(f"  {r.rank_by_weighted_tau:3d}. {r.score:24s} {r.mean_weighted_tau:6.3f} [{r.wtau_lo:6.3f}, {r.wtau_hi:6.3f}]"
                      f"  rho {r.mean_rho:6.3f}  wins {r.wins:4.0%}  ({r.groups_defined} groups)")
+    chosen = results["picks.tsv"]
+    if len(board):  # what the leading score would choose in each group, and what it would lose
+        top = chosen[chosen.score == board.score.iloc[0]]
+        lines.append(f"  {board.score.iloc[0]} picks, per group (its {layout.truth}; the best; regret): "
+                     + "; ".join(f"{r.group}: {r.picked or '-'} ({r.picked_truth:.4g}; {r.best} {r.best_truth:.4g}; "
+                                 f"{r.regret:.4g})" for r in top.itertuples()))
     if "c56" in s:
         c = s["c56"]
         lines.append(f"  C_56: best alpha {c['best_alpha']}, mean rho {c['mean_rho']}, leave-one-group-out rho "

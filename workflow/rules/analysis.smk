@@ -66,6 +66,12 @@ rule analysis:
             category="5. Correlations",
             labels={"table": "leaderboard of all scores"},
         ),
+        picks=report(
+            "results/{rep}analysis/picks.tsv",
+            caption="../report/picks.rst",
+            category="7. Summary",
+            labels={"table": "the base model each score picks per (architecture, target)"},
+        ),
         summary="results/{rep}analysis/summary.json",
     log:
         "logs/{rep}analysis/analysis.log",
@@ -81,6 +87,34 @@ rule analysis:
 
 
 FINAL += expand([*rules.table.output, *rules.analysis.output], rep="")
+
+
+# The report's front page answer: the winning score, where the paper's stand, and per (architecture,
+# target) the base model the winner picks beside fine-tuning's best; workflow/report/workflow.rst
+# includes it.
+rule answer:
+    input:
+        leaderboard="results/analysis/leaderboard.tsv",
+        picks="results/analysis/picks.tsv",
+        summary="results/analysis/summary.json",
+    output:
+        report(
+            "results/analysis/answer.rst",
+            caption="../report/answer.rst",
+            category="7. Summary",
+            labels={"table": "the front page's answer (reStructuredText)"},
+        ),
+    log:
+        "logs/analysis/answer.log",
+    conda:
+        "../../envs/basesel.yaml"
+    params:
+        code=code("answer.py"),
+    script:
+        "../scripts/answer.py"
+
+
+FINAL += [*rules.answer.output]
 
 
 # Across replicates (config `replicates` >= 2): every score's measures per replicate, their spread,

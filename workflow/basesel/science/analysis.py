@@ -293,7 +293,9 @@ def best_alphas(sweep: pd.DataFrame) -> pd.DataFrame:
             "max_group": group_cols[int(np.nanargmax(at))], "n_groups": int(ok.sum()),
             "logo_rho": logo["rho"], "logo_alpha_min": logo["alpha_min"], "logo_alpha_max": logo["alpha_max"],
         })
-    return pd.DataFrame(rows)
+    # Every column even where no pair has a defined rho (every group's accuracies equal): NaN, not absent.
+    return pd.DataFrame(rows, columns=["pair", "best_alpha", "mean_rho", "variance", "min_rho", "min_group", "max_rho",
+                                       "max_group", "n_groups", "logo_rho", "logo_alpha_min", "logo_alpha_max"])
 
 
 def leave_one_group_out(frame: pd.DataFrame, group_cols: list[str]) -> dict:
@@ -491,6 +493,7 @@ def analyze(df: pd.DataFrame, *, alpha_step: float = 0.001, n_boot: int = 1000, 
     alphas and C_56 need S5 and S6: without them those files are not made, and summary.json says
     so. `win_rates`: also win_rates.tsv (how often each score beats each other across groups) and
     a `wins` column in the leaderboard (the share of groups in which it has the best weighted tau).
+    picks.tsv holds, per group and score, the model the score would choose and its regret (picks).
     """
     df = with_pooled(df, layout)
     metrics = score_columns(df) if metrics is None else list(metrics)
@@ -532,6 +535,7 @@ def analyze(df: pd.DataFrame, *, alpha_step: float = 0.001, n_boot: int = 1000, 
         out.update({"alpha_sweep.tsv": sweep, "best_alpha.tsv": best, "c56_summary.tsv": c56_summary(best)})
     if win_rates:
         board, out["win_rates.tsv"] = _with_wins(board, scored, ranked, layout, missing)
+    out["picks.tsv"] = picks(scored, board.score, layout, missing)
     return {**out, "leaderboard.tsv": board, "summary.json": _plain(summary)}
 
 
@@ -576,6 +580,36 @@ def group_measures(scored: pd.DataFrame, metrics, layout: Layout = WORKFLOW,
             rows.append({"group": name, "score": m, "weighted_tau": stats.weighted_tau(x, y),
                          "rho": float(stats.spearman_pairs(x[None, :], y[None, :])[0])})
     return pd.DataFrame(rows)
+
+
+def picks(scored: pd.DataFrame, metrics, layout: Layout = WORKFLOW,
+          missing: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A row per (group, score): the model the score would choose (its best oriented value), that
+    model's ground truth, the group's best model by the ground truth, the regret (best truth less
+    the chosen model's) and the group's mean truth (what a model drawn at random gets on average).
+
+    Among models tied for the best score the one with the lowest truth is taken, so that a score
+    constant over a group never looks lucky. The best model is sought among all the group's models,
+    those the score has no value for included. Empty where the score ranks no models of the group
+    (ranked_rows: not applicable there, or too few values)."""
+    truth = scored[layout.truth].to_numpy(np.float64)
+    models = scored[layout.model].astype(str).to_numpy()
+    rows = []
+    for name, pos in groups(scored, layout):
+        best = pos[np.argmax(truth[pos])]  # the first of equal bests, in table order
+        group = {"group": name, "best": models[best], "best_truth": truth[best], "mean_truth": truth[pos].mean()}
+        for m in metrics:
+            keep = ranked_rows(scored, m, pos, missing)
+            if keep is None:
+                rows.append({**group, "score": m, "picked": "", "picked_truth": np.nan, "regret": np.nan})
+                continue
+            x = layout.direction(m) * scored[m].to_numpy(np.float64)[keep]
+            tied = keep[x == x.max()]
+            chosen = tied[np.argmin(truth[tied])]
+            rows.append({**group, "score": m, "picked": models[chosen], "picked_truth": truth[chosen],
+                         "regret": truth[best] - truth[chosen]})
+    columns = ["group", "score", "picked", "picked_truth", "best", "best_truth", "regret", "mean_truth"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def with_c56_missing(missing: pd.DataFrame) -> pd.DataFrame:
