@@ -7,6 +7,8 @@
 # removed when no Snakemake process is alive for this folder (basesel/machinery/runlock.py), and jobs that were
 # cut short run again (rerun-incomplete). Every other setting of the run is the workflow profile's
 # (profiles/default), which bare `snakemake` reads as well: `snakemake --cores 2` runs as `make run` does.
+# `--logger basesel` only changes what the terminal shows (done / total jobs, elapsed, the rules
+# running: workflow/snakemake_logger_plugin_basesel); every job's record stays in .snakemake/log/.
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
@@ -26,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: env
 	$(BIN)/python -m basesel.machinery.runlock $(CONFIG_ARGS)
-	$(BIN)/snakemake --cores $(CORES) $(CONFIG_ARGS)
+	$(BIN)/snakemake --cores $(CORES) --logger basesel $(CONFIG_ARGS)
 	$(BIN)/snakemake --report results/report.html $(CONFIG_ARGS)
 	@echo "report: results/report.html"
 

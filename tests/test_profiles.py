@@ -45,14 +45,17 @@ def make_run_snakemake(*make_args) -> list[str]:
 
 def test_bare_snakemake_has_make_runs_settings():
     made = make_run_snakemake()
-    assert made == ["--cores", "2"]  # every other setting comes from the workflow profile
+    # every other setting comes from the workflow profile; the logger only changes what is shown
+    assert made == ["--cores", "2", "--logger", "basesel"]
     bare = settings(["--cores", "2"])
-    assert settings(made) == bare
+    shown = settings(made)
+    assert shown.pop("logger") == "['basesel']" and bare.pop("logger") == "[]"
+    assert shown == bare
     # the profile's settings are in force: not Snakemake's defaults (ilp, no rerun of incomplete jobs)
     assert bare["scheduler"] == "'greedy'" and bare["rerun_incomplete"] == "True"
     assert settings(["--cores", "2", "--workflow-profile", "none"])["scheduler"] != "'greedy'"
     with_config = make_run_snakemake("CONFIG=configs/tiny.yaml")
-    assert settings(with_config) == settings(["--cores", "2", "--configfile", "configs/tiny.yaml"])
+    assert settings(with_config) == settings(["--cores", "2", "--logger", "basesel", "--configfile", "configs/tiny.yaml"])
 
 
 def test_slurm_profile_and_the_workflow_profile_combine():
