@@ -32,7 +32,7 @@ ZOO_END = "<!-- end of zoo rerun table -->"
 # Pipeline order, for the table.
 RULES = ["embedded_dataset", "unpack_arrays", "index_dataset", "index_benchmark", "subset", "probe", "decode_images", "pretrain", "demo_weights", "demo_snapshot", "zoo_model",
          "features", "featuremaps", "scores",
-         "baselines", "finetune_head", "finetune_full", "table", "analysis", "published", "replicates", "pretrain_whole", "curve_scores",
+         "baselines", "finetune_head", "finetune_full", "table", "analysis", "answer", "published", "replicates", "pretrain_whole", "curve_scores",
          "curve_correlations", "layer_features", "layer_scores", "layer_heads", "layer_table", "layer_correlations",
          "plot_data", "plot_pretraining", "plot_scores", "plot_finetune", "plot_figure1", "plot_figure2", "plot_figure3",
          "plot_figure4", "plot_figure5", "plot_leaderboard", "plot_cost", "plot_replicates", "all"]
@@ -127,7 +127,7 @@ def expected(label, config):
     """The job set of each edit, derived by hand from the config's dimensions."""
     A, S, T, C, L = dims(config)
     P = A * S * T
-    table = {"table": 1, "analysis": 1, "plot_scores": A, "plot_finetune": 1, "plot_figure2": 1, "plot_figure3": 1,
+    table = {"table": 1, "analysis": 1, "answer": 1, "plot_scores": A, "plot_finetune": 1, "plot_figure2": 1, "plot_figure3": 1,
              "plot_leaderboard": 1, "plot_cost": 1, "all": 1}
     layers = {"layer_table": L, "layer_correlations": 1, "plot_figure4": 1, "plot_figure5": 1}
     curves = {"curve_correlations": 1, "plot_figure1": 1}
@@ -156,7 +156,7 @@ def expected(label, config):
     if "finetune" in label:
         return {"finetune_head": P, "layer_heads": L * T, **layers, **table}
     if "analysis" in label:  # the analysis of the published tables too (its bootstrap)
-        return {"analysis": 1, "published": 1, "plot_figure2": 1, "plot_figure3": 1, "plot_leaderboard": 1, "plot_cost": 1,
+        return {"analysis": 1, "answer": 1, "published": 1, "plot_figure2": 1, "plot_figure3": 1, "plot_leaderboard": 1, "plot_cost": 1,
                 "all": 1}
     if "replicate" in label:  # its own seeds and probe sets: its pretraining, passes, scores, fine-tuning, table
         return {"probe": T, "pretrain": A * S, **{r: P for r in per_pair}, "table": 1, "replicates": 1,
@@ -285,7 +285,7 @@ def test_paper_scale_cluster_grain(tmp_path_factory):
     P = A * S * T
     assert plan.counts == {
         "index_dataset": 1 + T, "decode_images": 1 + T, "subset": S, "probe": T, "pretrain": A * S, "features": P, "featuremaps": P,
-        "scores": P, "baselines": P, "finetune_head": P, "table": 1, "analysis": 1, "published": 1,
+        "scores": P, "baselines": P, "finetune_head": P, "table": 1, "analysis": 1, "answer": 1, "published": 1,
         "pretrain_whole": A, "curve_scores": C, "curve_correlations": 1, "plot_figure1": 1,
         "layer_features": L * T, "layer_scores": L * T, "layer_heads": L * T, "layer_table": L, "layer_correlations": 1,
         "plot_figure4": 1, "plot_figure5": 1, "plot_data": 1, "plot_pretraining": A, "plot_scores": A,
@@ -351,13 +351,13 @@ def zoo_expected(label, config):
     """What each zoo edit reruns, by hand: the one model's check, its passes, scores and fine-tuning
     on every target, then the aggregates."""
     T = len(config["targets"])
-    aggregates = {"table": 1, "analysis": 1, "plot_scores": 1, "plot_finetune": 1, "plot_figure2": 1, "plot_figure3": 1,
+    aggregates = {"table": 1, "analysis": 1, "answer": 1, "plot_scores": 1, "plot_finetune": 1, "plot_figure2": 1, "plot_figure3": 1,
                   "plot_leaderboard": 1, "plot_cost": 1, "all": 1}
     one_model = {"zoo_model": 1, **{r: T for r in ("features", "featuremaps", "scores", "baselines", "finetune_head")}}
     if label.startswith(("nothing", "the same config")):
         return {}
     if "analysis" in label:
-        return {"analysis": 1, "published": 1, "plot_figure2": 1, "plot_figure3": 1, "plot_leaderboard": 1, "plot_cost": 1,
+        return {"analysis": 1, "answer": 1, "published": 1, "plot_figure2": 1, "plot_figure3": 1, "plot_leaderboard": 1, "plot_cost": 1,
                 "all": 1}
     return {**one_model, **aggregates}
 
@@ -406,7 +406,7 @@ def test_anchors_plan_at_cluster_grain(tmp_path_factory):
     P = models * T
     assert models == 11 and T == 6
     assert plan.counts == {"index_dataset": T, "probe": T, "zoo_model": models, "features": P, "featuremaps": P,
-                           "scores": P, "baselines": P, "finetune_head": P, "table": 1, "analysis": 1, "published": 1,
+                           "scores": P, "baselines": P, "finetune_head": P, "table": 1, "analysis": 1, "answer": 1, "published": 1,
                            "plot_data": 1,
                            "plot_scores": 1, "plot_finetune": 1, "plot_figure2": 1, "plot_figure3": 1,
                            "plot_leaderboard": 1, "plot_cost": 1, "all": 1}
