@@ -17,9 +17,11 @@ Steps, each a block of rows of the TSV written to OUT.tsv (columns step, name, a
    by summation order only, ~1e-6 relative; pseudo-inverses and eigenvalues of the baselines
    amplify that, but not to a thousandth of the spread.
 3. `rates`: per architecture at full width, 224 px, 1,000 classes: training images/s (training.fit,
-   the code's loop and mixed precision, second epoch) and features-pass images/s
+   the code's loop and mixed precision, second epoch; with the decoded images' batches gathered on
+   the device and cudnn.benchmark, and with batches copied from the host each step) and features-pass images/s
    (compute.passes.write_features_file, HDF5 writing included), on decoded images; and JPEG decode and
-   resize to 224 px on the machine's CPU cores through the loader (images/s in all and per core).
+   resize to 224 px on the machine's CPU cores through the loader (images/s in all and per core),
+   decoded once into a job-local file, and an epoch read back from it.
    benchmarks/paper_estimate.py --rates OUT.tsv turns these into GPU-hours.
 
 Exit status 1 when a step fails or a comparison does not hold; the TSV is written either way.
@@ -164,13 +166,18 @@ def rates(device_name: str, quick: bool, scratch: Path, rows: list) -> None:
                           "class": [f"c{int(c)}" for c in y]})
     for arch in ARCHS:
         spec = ArchSpec(arch, width, size, classes)
-        model = build_model(spec)
-        log = fit(model, train, val, Schedule(epochs=2, lr=0.001, batch_size=batch), seed=0,
-                  resume_path=scratch / f"{arch}.resume.pt", log_path=scratch / f"{arch}.tsv", device=device,
-                  prepare=normalise, label=f"rate {arch}")
-        rows.append(("rates", "train_images_per_s", arch, images / float(log.seconds.iloc[-1]), "images/s",
-                     f"training.fit epoch 2 of {images} decoded images, batch {batch}, width {width}, {size} px, "
-                     f"{classes} classes, {device}"))
+        # the decoded images' batches gathered on the device (what a job whose images fit does), then
+        # copied from the host each step (the path before): one model each, the same seed
+        for name, on_device_mb in (("train_images_per_s", 1e9), ("train_images_per_s_host_batches", 0.0)):
+            torch.manual_seed(0)
+            model = build_model(spec)
+            log = fit(model, train, val, Schedule(epochs=2, lr=0.001, batch_size=batch), seed=0,
+                      resume_path=None, log_path=scratch / f"{arch}.tsv", device=device,
+                      prepare=normalise, label=f"rate {arch}", device_max_mb=on_device_mb)
+            where = "batches gathered on the device" if on_device_mb else "batches copied from the host"
+            rows.append(("rates", name, arch, images / float(log.seconds.iloc[-1]), "images/s",
+                         f"training.fit epoch 2 of {images} decoded images, {where}, cudnn.benchmark on CUDA, "
+                         f"batch {batch}, width {width}, {size} px, {classes} classes, {device}"))
         start = time.perf_counter()
         for _ in range(2):
             write_features_file(probed(model, spec, arch), index, scratch / f"{arch}.h5", batch_size=256,
@@ -198,6 +205,20 @@ def rates(device_name: str, quick: bool, scratch: Path, rows: list) -> None:
     rate = n / (time.perf_counter() - start)
     rows.append(("rates", "decode_images_per_s", "", rate, "images/s", f"500x375 JPEG to 224 px, {cores} loader workers"))
     rows.append(("rates", "decode_images_per_s_per_core", "", rate / cores, "images/s", f"the above / {cores}"))
+    # decoded once to a job-local file (data.images.decode_to_disk), then an epoch's shuffled batches
+    # read from it: what every epoch after the first costs a job over its memory budget
+    from basesel.compute.training import _batches
+    from basesel.data.images import decode_to_disk
+
+    start = time.perf_counter()
+    on_disk = decode_to_disk(data.paths, np.zeros(n, dtype=np.int64), 224, str(scratch), cores, "rate")
+    rows.append(("rates", "decode_to_disk_images_per_s", "", n / (time.perf_counter() - start), "images/s",
+                 f"500x375 JPEG to 224 px into a job-local file, {cores} loader workers"))
+    start = time.perf_counter()
+    for _ in _batches(on_disk, batch, True, torch.Generator().manual_seed(0), 0, False):
+        pass
+    rows.append(("rates", "decoded_file_images_per_s", "", n / (time.perf_counter() - start), "images/s",
+                 f"an epoch's shuffled batches of {batch} read from that file (the page cache warm)"))
 
 
 def environment(device_name: str, rows: list) -> None:

@@ -1,10 +1,12 @@
 """GPU-hours of configs/paper.yaml by stage, from the same cost model that sets the SLURM runtimes
-(workflow/basesel/machinery/resources.py), and this machine's measured JPEG decode rate beside the assumed one.
+(workflow/basesel/machinery/resources.py), for each device of its table (published rates, each with
+its source), with images decoded in every epoch (the pipeline before decode-once) beside decoded
+once per job; and this machine's measured JPEG decode rate beside the assumed one.
 
     python benchmarks/paper_estimate.py                 # the paper's protocol (fine-tuning mode head)
     python benchmarks/paper_estimate.py --finetune full # the whole network fine-tuned, beyond the paper
     python benchmarks/paper_estimate.py --rates benchmarks/results/gpu_check.tsv
-                                                        # a second table from the rates a GPU check measured
+                                                        # a device more: the rates a GPU check measured
     python benchmarks/paper_estimate.py --benchmark configs/sfda.yaml
                                                         # the forward passes of a benchmark config (tllib, sfda)
 
@@ -68,7 +70,7 @@ def benchmark_passes(path: str, rates=None) -> None:
     print(f"{path}: {len(cfg['zoo'])} models x {len(images)} targets, {sum(images.values()):,} images a model "
           f"(the scored split and the test split) and {per_class} probe images per class; GPU-hours (x1.5 safety):")
     for z in cfg["zoo"]:
-        arch = {"name": z["name"], "width": 1.0, "input_size": z["preprocess"]["input_size"], "gflops_224": z["gflops"]}
+        arch = {"name": z["name"], "width": 1.0, "input_size": z["preprocess"]["input_size"], "gmacs_224": z["gmacs"]}
         kw = dict(gpu=True, threads=threads, decoded=False, rates=rates)
         hours = sum(cost_model.inference_minutes(arch, images=n, **kw) + cost_model.inference_minutes(
             arch, images=per_class * classes[t], **kw) for t, n in images.items()) / 60
@@ -108,7 +110,7 @@ def rates(n=300) -> tuple[float, float, float]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--finetune", choices=("head", "full"), default="head")
-    parser.add_argument("--rates", help="a GPU check's TSV (benchmarks/gpu_check.py): a second table from its rates")
+    parser.add_argument("--rates", help="a GPU check's TSV (benchmarks/gpu_check.py): a device more, its measured rates")
     parser.add_argument("--benchmark", metavar="CONFIG", help="a benchmark config (configs/tllib.yaml, configs/sfda.yaml): "
                                                              "the GPU-hours of its forward passes instead")
     args = parser.parse_args()
@@ -116,61 +118,84 @@ def main():
         benchmark_passes(args.benchmark, cost_model.read_rates(args.rates) if args.rates else None)
         return
     cfg = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
-    threads = cfg["compute"]["threads"]
+    defaults = yaml.safe_load((ROOT / "config.yaml").read_text())["compute"]
+    compute = {"scratch_max_gb": 256, **defaults, **cfg.get("compute", {})}
+    threads = compute["threads"]
     per_class = IMAGENET_TRAIN / IMAGENET_CLASSES
-    subsets = []
+    subsets = []  # (train images, val images) of each subset of one architecture
     for n in cfg["subsets"]["classwise"]:
-        subsets += [n * (per_class + VAL_PER_CLASS)] * (IMAGENET_CLASSES // n)
+        subsets += [(n * per_class, n * VAL_PER_CLASS)] * (IMAGENET_CLASSES // n)
     for n in cfg["subsets"]["horizontal"]:
-        subsets += [IMAGENET_TRAIN / n + IMAGENET_CLASSES * VAL_PER_CLASS] * n
-    target_images = sum(a + b for a, b in TARGETS.values())
+        subsets += [(IMAGENET_TRAIN / n, IMAGENET_CLASSES * VAL_PER_CLASS)] * n
     rate, full, header = rates()
     print(f"JPEG decode + resize to 224 px on one thread here: {rate:.0f} images/s "
           f"(the cost model assumes {cost_model.DECODE_PER_THREAD:.0f})")
     print(f"data.verify on one thread: decode {full:.0f} images/s, header {header:.0f} images/s "
           f"({header / full:.1f}x)")
-    print(f"{len(subsets)} subsets per architecture, {threads} CPU threads per GPU job\n")
+    print(f"{len(subsets)} subsets per architecture, {threads} CPU threads per GPU job; compute in FLOPs "
+          f"= {cost_model.FLOPS_PER_MAC} x MACs, a training step {cost_model.TRAIN_PASSES}x a forward pass\n")
     epochs_ft = Schedule.from_config(cfg["finetune"]["schedule"]).epochs
     probe_images = cfg["featuremaps"]["probe_per_class"] * sum(CLASSES.values())
     print(f"fine-tuning mode {args.finetune}" + (" (the paper's: the new FC layer on cached features, on CPUs)"
                                                   if args.finetune == "head" else " (the whole network, beyond the paper)"))
     whole = set(cfg["curves"]["architectures"]) | set(cfg["layers"]["architectures"])
-    tables = [("assumed rates (workflow/basesel/machinery/resources.py)", None)]
-    if args.rates:
-        tables.append((f"measured rates ({args.rates})", cost_model.read_rates(args.rates)))
-    for title, measured in tables:
-        print(f"\n{title}")
-        gpu_hours(cfg, subsets, target_images + probe_images, epochs_ft, whole, args.finetune, threads, measured)
-    print()
+    devices = dict(cost_model.DEVICES)
+    measured = cost_model.read_rates(args.rates) if args.rates else None
+    for key, device in devices.items():
+        print(f"  {device.name}: {device.source}")
+    if measured:
+        print(f"  measured: {args.rates}")
+    print(f"\n{'device':<24} {'images decoded':<15} {'architecture':<10} {'pretrain':>9} {'passes':>7} {'finetune':>9} "
+          f"{'whole-pool':>11}  (GPU-hours, x{cost_model.SAFETY} margin)")
+    keys = [(k, None) for k in devices] + ([(cost_model.REQUEST_DEVICE, measured)] if measured else [])
+    for key, rates_ in keys:
+        name = "measured" if rates_ else devices[key].name
+        for decode in ("every_epoch", "once"):
+            total = gpu_hours(cfg, subsets, compute, probe_images, epochs_ft, whole, args.finetune, key, rates_, decode,
+                              name)
+            print(f"{'':<24} {'':<15} {'total':<10} {total:>9.0f} GPU-hours for {3 * len(subsets)} base models")
+    print(f"\nThe SLURM time requests assume {devices[cost_model.REQUEST_DEVICE].name}, images decoded once.\n")
     checkpoints(cfg, whole)
 
 
-def gpu_hours(cfg, subsets, pass_images, epochs_ft, whole, finetune, threads, rates) -> None:
-    """Print GPU-hours per architecture and stage, and the total, from the cost model (`rates`, where
-    given, in place of its assumed rates)."""
+def gpu_hours(cfg, subsets, compute, probe_images, epochs_ft, whole, finetune, device, rates, decode, name) -> float:
+    """Print GPU-hours per architecture and stage on `device` (with measured `rates` where given),
+    training jobs decoding as `decode` says (every_epoch: the old pipeline, for every job over the
+    memory budget); return the total."""
     total = 0.0
-    print(f"{'architecture':<10} {'pretrain':>10} {'passes':>8} {'finetune':>10} {'whole-pool':>11}"
-          f"   (GPU-hours, x1.5 safety; whole-pool: the Figure 1 / A.2 model and its per-epoch scores)")
+    target_images = sum(a + b for a, b in TARGETS.values())
     for a in cfg["architectures"]:
         arch = {"name": a["name"], "width": a["width"], "input_size": a["input_size"]}
         epochs = Schedule.from_config(a["pretrain"]).epochs
-        kw = dict(gpu=True, threads=threads, decoded=False, rates=rates)
-        pre = sum(cost_model.training_minutes(arch, train_images=int(n), eval_images=0, epochs=epochs, **kw) for n in subsets) / 60
+        kw = dict(gpu=True, threads=compute["threads"], rates=rates, device=device)
+
+        def train_h(train, val, epochs):
+            how = cost_model.training_decode(int(train + val), a["input_size"], compute["preload_max_mb"],
+                                             compute["scratch_max_gb"])
+            if decode == "every_epoch" and not cost_model.fits_preload(int(train + val), a["input_size"],
+                                                                       compute["preload_max_mb"]):
+                how = "every_epoch"
+            return cost_model.training_seconds(arch, train_images=int(train), eval_images=int(val), epochs=epochs,
+                                               decode=how, **kw) * cost_model.SAFETY / 3600
+
+        pre = sum(train_h(tr, va, epochs) for tr, va in subsets)
         # one GPU group job per base model: every target's images, then every target's probe images
-        fm = len(subsets) * cost_model.inference_minutes(arch, images=pass_images, **kw) / 60
-        ft = 0.0 if finetune == "head" else len(subsets) * sum(
-            cost_model.training_minutes(arch, train_images=tr + te, eval_images=0, epochs=epochs_ft, **kw)
-            for tr, te in TARGETS.values()) / 60
+        fm = len(subsets) * cost_model.seconds_per_image(a["name"], a["width"], a["input_size"], train=False,
+                                                         decoded=False, **kw) * (target_images + probe_images) \
+            * cost_model.SAFETY / 3600
+        ft = 0.0 if finetune == "head" else len(subsets) * sum(train_h(tr, te, epochs_ft) for tr, te in TARGETS.values())
         wh = 0.0
         if a["name"] in whole:
             schedule = Schedule.from_config(a["pretrain"], cfg["curves"].get("schedule"))
             curve_probe = cfg["curves"]["probe_per_class"] * IMAGENET_CLASSES
-            wh = (cost_model.training_minutes(arch, train_images=IMAGENET_TRAIN, eval_images=0, epochs=schedule.epochs, **kw)
-                  + cost_model.inference_minutes(arch, images=schedule.epochs * curve_probe, **kw)) / 60
+            wh = train_h(IMAGENET_TRAIN, IMAGENET_CLASSES * VAL_PER_CLASS, schedule.epochs) + \
+                cost_model.seconds_per_image(a["name"], a["width"], a["input_size"], train=False, decoded=True, **kw) \
+                * schedule.epochs * curve_probe * cost_model.SAFETY / 3600
         total += pre + fm + ft + wh
-        print(f"{a['name']:<10} {pre:>10.0f} {fm:>8.0f} {ft:>10.0f} {wh:>11.0f}")
-    print(f"total: {total:.0f} GPU-hours for {3 * len(subsets)} base models, "
-          f"{3 * len(subsets) * len(TARGETS)} fine-tunings")
+        label = {"every_epoch": "every epoch", "once": "once per job"}[decode]
+        print(f"{name:<24} {label:<15} {a['name']:<10} {pre:>9.1f} {fm:>7.1f} {ft:>9.1f} {wh:>11.1f}")
+        name = ""
+    return total
 
 
 def checkpoints(cfg, whole) -> None:

@@ -109,22 +109,44 @@ def test_verify_modes(tmp_path):
 
 def test_runtime_by_hand():
     arch = {"name": "resnet18", "width": 1.0, "input_size": 224}
-    # GPU compute per training image: 3 * 1.81e9 / 2e13 = 2.715e-4 s; decode with 8 threads:
-    # 1 / (120 * 8) = 1.0417e-3 s, which dominates. 100,000 images x 30 epochs:
-    seconds = 30 * 100_000 * (1 / 960)
-    assert cost_model.training_minutes(arch, train_images=100_000, eval_images=0, epochs=30, gpu=True, threads=8,
-                              decoded=False) == round(cost_model.START_MINUTES + 1.5 * seconds / 60)
-    # Preloaded data: compute-bound, and the second attempt gets twice the time.
-    seconds = 30 * 100_000 * 3 * 1.81e9 / 2e13
-    assert cost_model.training_minutes(arch, train_images=100_000, eval_images=0, epochs=30, gpu=True, threads=8,
-                              decoded=True, attempt=2) == round(2 * (cost_model.START_MINUTES + 1.5 * seconds / 60))
-    # VGG16 costs more than AlexNet at the same size; a quarter width costs 1/16.
-    small = dict(train_images=1000, eval_images=0, epochs=1, gpu=False, threads=1, decoded=True)
-    assert cost_model.seconds_per_image("vgg16", 1.0, 224, train=True, gpu=False, threads=1, decoded=True) > \
-        cost_model.seconds_per_image("alexnet", 1.0, 224, train=True, gpu=False, threads=1, decoded=True)
-    assert cost_model.seconds_per_image("resnet18", 0.25, 224, train=False, gpu=False, threads=1, decoded=True) == \
-        pytest.approx(cost_model.seconds_per_image("resnet18", 1.0, 224, train=False, gpu=False, threads=1, decoded=True) / 16)
-    assert cost_model.training_minutes(arch, **small) >= cost_model.START_MINUTES
+    # FLOPs of a ResNet-18 training image: 1.81 GMACs x 2 FLOPs x 3 passes. On the RTX 3090 (the
+    # requests' device) its published rate, 3,481.78 images/s; validation at the forward rate, 11,188.75/s.
+    assert cost_model.image_flops("resnet18", 1.0, 224, train=True) == pytest.approx(1.81e9 * 2 * 3)
+    step, infer = 1 / 3481.78, 1 / 11188.75
+    decode = 1 / (120 * 8)  # 8 threads decode a JPEG in 1.04 ms: slower than the GPU's step
+    kw = dict(train_images=100_000, eval_images=5_000, epochs=30, gpu=True, threads=8)
+    every = 30 * (100_000 * max(step, decode) + 5_000 * max(infer, decode))
+    assert cost_model.training_minutes(arch, decode="every_epoch", **kw) == round(cost_model.START_MINUTES + 1.5 * every / 60)
+    once = 105_000 * decode + 30 * (100_000 * step + 5_000 * infer)
+    assert cost_model.training_minutes(arch, decode="once", **kw) == round(cost_model.START_MINUTES + 1.5 * once / 60)
+    # decoded already: compute alone, and the second attempt gets twice the time
+    none = 30 * (100_000 * step + 5_000 * infer)
+    assert cost_model.training_minutes(arch, decode="none", attempt=2, **kw) == \
+        round(2 * (cost_model.START_MINUTES + 1.5 * none / 60))
+    with pytest.raises(ValueError, match="decode 'twice'"):
+        cost_model.training_minutes(arch, decode="twice", **kw)
+    # AlexNet has no published rate: the device's slowest effective FLOP/s (ResNet-18's training, 3.78e13)
+    alexnet = cost_model.compute_seconds("alexnet", 1.0, 224, train=True, gpu=True, threads=8)
+    assert alexnet == pytest.approx(0.71e9 * 6 / min(3481.78 * 1.81e9 * 6, 546.06 * 15.47e9 * 6))
+    # the CPU: FLOPs over its threads, decoding in turn with the compute; a quarter width costs 1/16
+    cpu = cost_model.compute_seconds("vgg16", 1.0, 224, train=False, gpu=False, threads=2)
+    assert cpu == pytest.approx(15.47e9 * 2 / (2 * cost_model.CPU_FLOPS_PER_THREAD))
+    assert cost_model.seconds_per_image("vgg16", 1.0, 224, train=False, gpu=False, threads=2, decoded=False) == \
+        pytest.approx(cpu + 1 / 240)
+    assert cost_model.compute_seconds("resnet18", 0.25, 224, train=False, gpu=True, threads=1) == pytest.approx(infer / 16)
+    # how a training job decodes: once when memory or the local disk holds its images
+    assert cost_model.training_decode(1000, 224, preload_max_mb=200, scratch_max_gb=0) == "once"  # 144 MiB
+    assert cost_model.training_decode(10_000, 224, preload_max_mb=200, scratch_max_gb=2) == "once"  # 1.4 GiB
+    assert cost_model.training_decode(10_000, 224, preload_max_mb=200, scratch_max_gb=1) == "every_epoch"
+
+
+def test_the_device_table_cites_its_rates():
+    for device in cost_model.DEVICES.values():
+        assert device.source and device.train and device.infer
+    # the estimate is said to be one, and the requests assume the slowest device
+    assert "estimate" in cost_model.DEVICES["h100"].name
+    slowest = min(cost_model.DEVICES.values(), key=lambda d: d.flops_per_s(True))
+    assert cost_model.DEVICES[cost_model.REQUEST_DEVICE] == slowest
 
 
 def test_measured_rates_replace_the_assumed_ones(tmp_path):
@@ -143,8 +165,8 @@ def test_measured_rates_replace_the_assumed_ones(tmp_path):
     assert cost_model.seconds_per_image("resnet18", 0.5, 112, train=False, decoded=True, **kw) == pytest.approx(1 / 16 / 4000)
     # from JPEGs: 8 cores decode 800 images/s, slower than the 1,000 trained
     assert cost_model.seconds_per_image("resnet18", 1.0, 224, train=True, decoded=False, **kw) == pytest.approx(1 / 800)
-    # an architecture the check did not measure keeps the assumed compute rate
-    assert cost_model.seconds_per_image("vgg16", 1.0, 224, train=True, decoded=True, **kw) == pytest.approx(3 * 15.47e9 / 2e13)
+    # an architecture the check did not measure keeps the device table's published rate
+    assert cost_model.seconds_per_image("vgg16", 1.0, 224, train=True, decoded=True, **kw) == pytest.approx(1 / 546.06)
     (tmp_path / "other.tsv").write_text("step\tname\tarch\tvalue\tunit\tdetail\n")
     with pytest.raises(ValueError, match="no rows of step `rates`"):
         cost_model.read_rates(tmp_path / "other.tsv")

@@ -163,8 +163,8 @@ def test_decoded_images_file_gives_each_image_as_its_own_decode(tmp_path, small_
     assert torch.equal(decoded_pixels(out, some, 24), pixels)
 
     labels = index.label.to_numpy()[rows]
-    ds = image_dataset(some, labels, 24, preload_max_mb=10, decoded=out)
-    direct = image_dataset(some, labels, 24, preload_max_mb=10)
+    ds = image_dataset(some, labels, 24, budget=10, decoded=out)
+    direct = image_dataset(some, labels, 24, budget=10)
     for a, b in zip(ds.tensors, direct.tensors):
         assert a.dtype == b.dtype and torch.equal(a, b)
 
@@ -178,6 +178,6 @@ def test_decoded_images_file_gives_each_image_as_its_own_decode(tmp_path, small_
     over = tmp_path / "over.h5"
     assert not write_decoded(paths, 24, over, budget_mb=1e-3)
     assert decoded_pixels(over, some, 24) is None
-    streamed = image_dataset(some, labels, 24, preload_max_mb=10, decoded=over)
+    streamed = image_dataset(some, labels, 24, budget=10, decoded=over)
     assert torch.equal(streamed.tensors[0], direct.tensors[0])
     assert not list(out.parent.glob(".*"))  # no temporary file left

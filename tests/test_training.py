@@ -271,7 +271,7 @@ def test_full_fine_tuning_trains_the_backbone(tmp_path):
     before = {k: v.clone() for k, v in model.model.named_parameters() if not k.startswith("fc.")}
     result = finetune_full(model, index, Schedule(epochs=1, batch_size=6, lr=0.05), seed=0,
                            resume_path=tmp_path / "resume.pt", log_path=tmp_path / "log.tsv", device=torch.device("cpu"),
-                           label="m", preload_max_mb=100, workers=0)
+                           label="m", budget=100, workers=0)
     after = dict(model.model.named_parameters())
     assert result["mode"] == "full" and after["fc.weight"].shape == (3, 64)  # the new head, for 3 classes
     assert [k for k in before if torch.equal(before[k], after[k])] == []  # every backbone tensor trained

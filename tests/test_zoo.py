@@ -223,6 +223,7 @@ def test_bad_zoo_entries_are_named_before_any_model_is_built(tmp_path):
         ({"name": "a", "arch": "timm:resnet18"}, "give arch: (torchvision:NAME, timm:NAME or basesel) with weights"),
         ({"name": "a", "snapshot": str(tmp_path / "snap"), "arch": "timm:x"}, "a snapshot folder names its architecture"),
         ({"name": "a-b", "arch": "timm:x", "weights": str(tmp_path / "w.bin")}, "name 'a-b' must be letters"),
+        ({"name": "a", "arch": "timm:x", "weights": str(tmp_path / "w.bin"), "gflops": 4.1}, "`gflops` is now `gmacs`"),
     ]
     for doc, message in cases:
         with pytest.raises(BaseselError) as info:

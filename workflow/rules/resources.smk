@@ -8,6 +8,7 @@ from basesel.machinery import resources as cost_model  # noqa: E402  (not `resou
 
 THREADS = config["compute"]["threads"]
 PRELOAD_MB = config["compute"]["preload_max_mb"]
+SCRATCH_GB = config["compute"]["scratch_max_gb"]
 # GPU rules ask the cluster for a GPU unless the config says cpu; a local run has no gpu limit, so
 # the request costs nothing there, and the job itself picks CUDA or the CPU.
 GPU = 0 if config["compute"]["device"] == "cpu" else 1
@@ -20,7 +21,7 @@ def _rows(path, dataset):
 
 def _model(wildcards):
     """What the cost model knows of a base model: a pretrained architecture's config, or a zoo
-    model's (its GFLOPs at 224 px, its input size: its card's once checked, else its entry's)."""
+    model's (its GMACs at 224 px, its input size: its card's once checked, else its entry's)."""
     if wildcards.arch != ZOO_GROUP:
         return PLAN.archs[wildcards.arch]
     entry = PLAN.zoo[wildcards.subset]
@@ -29,7 +30,7 @@ def _model(wildcards):
         size = json.loads(Path(f"results/zoo/{wildcards.subset}.json").read_text())["preprocess"]["input_size"]
     except (OSError, ValueError, KeyError):
         pass
-    return {"name": entry.arch or ZOO_GROUP, "width": 1.0, "input_size": size, "gflops_224": entry.gflops}
+    return {"name": entry.arch or ZOO_GROUP, "width": 1.0, "input_size": size, "gmacs_224": entry.gmacs}
 
 
 def _training(wildcards, images, epochs, attempt):
@@ -42,7 +43,7 @@ def _training(wildcards, images, epochs, attempt):
         gpu=GPU > 0,
         threads=THREADS,
         attempt=attempt,
-        decoded=cost_model.fits_preload(images, model["input_size"], PRELOAD_MB),
+        decode=cost_model.training_decode(images, model["input_size"], PRELOAD_MB, SCRATCH_GB),
     )
 
 

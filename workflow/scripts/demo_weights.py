@@ -5,12 +5,13 @@ from basesel.machinery.glue import run
 def main(smk):
     from basesel.compute.demo import train_demo_model
     from basesel.compute.training import job_compute
+    from basesel.data.images import DataBudget
     from basesel.io import read_tsv
 
     device, workers, budget = job_compute(smk.config["compute"], smk.threads)
     train_demo_model(smk.params.spec, read_tsv(smk.input.index), smk.params.input_size, seed=smk.params.seed,
                      device=device, out=smk.output.weights, log_path=smk.output.epochs, workers=workers,
-                     preload_max_mb=budget)
+                     budget=DataBudget.from_config(smk.config["compute"]))
 
 
 run(snakemake, main, torch_threads=True)

@@ -6,12 +6,13 @@ def main(smk):
     from basesel.compute.pretrain import pretrain
     from basesel.compute.schedule import Schedule
     from basesel.compute.training import job_compute
+    from basesel.data.images import DataBudget
     from basesel.io import read_tsv
 
     device, workers, budget = job_compute(smk.config["compute"], smk.threads)
     pretrain(read_tsv(smk.input.subset), smk.params.spec, Schedule(**smk.params.schedule), seed=smk.params.seed,
              source=smk.wildcards.subset, out_model=smk.output.model, log_path=smk.output.epochs,
-             resume_path=smk.params.resume, device=device, workers=workers, preload_max_mb=budget,
+             resume_path=smk.params.resume, device=device, workers=workers, budget=DataBudget.from_config(smk.config["compute"]),
              label=f"pretrain {smk.wildcards.arch}/{smk.wildcards.subset}",
              resume_every=smk.config["compute"]["resume_every_s"], decoded=smk.input.get("decoded") or None)
 

@@ -7,6 +7,7 @@ def main(smk):
     from basesel.compute.pretrain import pretrain
     from basesel.compute.schedule import Schedule
     from basesel.compute.training import clear_resume, job_compute
+    from basesel.data.images import DataBudget
     from basesel.io import read_tsv
 
     device, workers, budget = job_compute(smk.config["compute"], smk.threads)
@@ -15,7 +16,7 @@ def main(smk):
     # before the kill, and so cannot keep them in the output folder, which Snakemake clears.
     pretrain(read_tsv(smk.input.index), smk.params.spec, schedule, seed=smk.params.seed, source="whole",
              out_model=smk.output.model, log_path=smk.output.epochs, resume_path=smk.params.resume, device=device,
-             workers=workers, preload_max_mb=budget, label=f"whole-pool {smk.wildcards.arch}",
+             workers=workers, budget=DataBudget.from_config(smk.config["compute"]), label=f"whole-pool {smk.wildcards.arch}",
              keep_epochs_in=smk.params.staging, keep_resume=True, resume_every=smk.config["compute"]["resume_every_s"],
              decoded=smk.input.get("decoded") or None)
     publish_checkpoints(smk.params.staging, smk.output.checkpoints, schedule.epochs, smk.params.resume)

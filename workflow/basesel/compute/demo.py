@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..data.images import image_dataset, normalise
+from ..data.images import DataBudget, image_dataset, normalise
 from ..data.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from ..io import atomic_path
 from .schedule import Schedule
@@ -46,7 +46,7 @@ def build(arch: str, num_classes: int, input_size: int, model_args: dict):
 
 
 def train_demo_model(spec: dict, source_index: pd.DataFrame, input_size: int, *, seed: int, device, out,
-                     log_path, workers: int = 0, preload_max_mb: float = 2048) -> None:
+                     log_path, workers: int = 0, budget=2048) -> None:
     """Train the demo model `spec` (plan.demo: arch, families, format, model_args, schedule) and
     write it to `out` in its format."""
     rows = family_rows(source_index, spec["families"])
@@ -56,12 +56,13 @@ def train_demo_model(spec: dict, source_index: pd.DataFrame, input_size: int, *,
           f"{len(train)} train / {len(val)} val images at {input_size} px", file=sys.stderr)
     torch.manual_seed(seed)
     model = build(spec["arch"], classes, input_size, dict(spec.get("model_args") or {}))
-    train_set = image_dataset(train.path.tolist(), train.label.to_numpy(), input_size, preload_max_mb, workers)
-    val_set = image_dataset(val.path.tolist(), val.label.to_numpy(), input_size, preload_max_mb, workers)
+    train_set = image_dataset(train.path.tolist(), train.label.to_numpy(), input_size, budget, workers)
+    val_set = image_dataset(val.path.tolist(), val.label.to_numpy(), input_size, budget, workers)
     schedule = Schedule.from_config({"optimizer": "adam", "lr": 0.001, "weight_decay": 0.0, "epochs": 3,
                                      "step_size": 100, "batch_size": 32}, spec.get("schedule"))
     fit(model, train_set, val_set, schedule, seed=seed, resume_path=None, log_path=log_path,  # too short to resume
-        device=device, prepare=normalise, workers=workers, label=f"demo {spec['name']}")
+        device=device, prepare=normalise, workers=workers, label=f"demo {spec['name']}",
+        device_max_mb=DataBudget.of(budget).device_mb(device))
     write_weights(model.cpu().eval(), spec, out)
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .. import BaseselError
-from ..data.images import image_dataset, normalise
+from ..data.images import DataBudget, image_dataset, normalise
 from .schedule import Schedule
 from .training import fit
 
@@ -79,20 +79,21 @@ def finetune_head(h5_path, schedule: Schedule, *, seed: int, resume_path, log_pa
 
 
 def finetune_full(probed, target_index, schedule: Schedule, *, seed: int, resume_path, log_path, device, label: str,
-                  preload_max_mb: float, workers: int, resume_every: float = 0.0, decoded=None) -> dict:
+                  budget, workers: int, resume_every: float = 0.0, decoded=None) -> dict:
     """Replace the head of a base model (models.tap.Probed) and train the whole network on the
     target's images, fed as the model's own preprocessing says. `resume_every`: training.fit's;
-    `decoded`: the target's decoded images file (data.images.image_dataset's)."""
+    `decoded`: the target's decoded images file and `budget` where images decoded once are kept
+    (a data.images.DataBudget, or MiB of memory: image_dataset's)."""
     train = target_index[target_index.split == "train"]
     test = target_index[target_index.split == "test"]
     torch.manual_seed(seed)
     probed.new_head(int(train.label.max()) + 1)
     p = probed.preprocess
     start = time.perf_counter()
-    tr = image_dataset(train.path.tolist(), train.label.to_numpy(), p, preload_max_mb, workers, decoded)
-    te = image_dataset(test.path.tolist(), test.label.to_numpy(), p, preload_max_mb, workers, decoded)
+    tr = image_dataset(train.path.tolist(), train.label.to_numpy(), p, budget, workers, decoded, label=f"{label}: train")
+    te = image_dataset(test.path.tolist(), test.label.to_numpy(), p, budget, workers, decoded, label=f"{label}: test")
     log = fit(probed.model, tr, te, schedule, seed=seed, resume_path=resume_path, log_path=log_path, device=device,
               prepare=lambda x: normalise(x, p.mean, p.std), label=label, workers=workers, params={"mode": "full"},
-              resume_every=resume_every)
+              resume_every=resume_every, device_max_mb=DataBudget.of(budget).device_mb(device))
     # the whole training, its passes over the images included (time before a resume is not counted)
     return {**result(log, "full", len(train), len(test)), "seconds": {"train": time.perf_counter() - start}}

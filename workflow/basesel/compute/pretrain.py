@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import torch
 
-from ..data.images import image_dataset, normalise
+from ..data.images import DataBudget, image_dataset, normalise
 from ..io import atomic_path
 from ..models.paper import ArchSpec, build_model, checkpoint_dict
 from .curves import EpochCheckpoints
@@ -16,7 +16,7 @@ from .training import clear_resume, fit, memory_format
 
 
 def pretrain(rows: pd.DataFrame, arch: dict, schedule: Schedule, *, seed: int, source: str, out_model, log_path,
-             resume_path, device, workers: int = 0, preload_max_mb: float = 2048, label: str,
+             resume_path, device, workers: int = 0, budget=2048, label: str,
              keep_epochs_in=None, keep_resume: bool = False, resume_every: float = 0.0, decoded=None) -> pd.DataFrame:
     """Train a new model of `arch` ({arch, width, input_size}) on the train rows of `rows`, validated
     on its val rows; write it as a basesel checkpoint (its source subset `source`, the source
@@ -24,21 +24,23 @@ def pretrain(rows: pd.DataFrame, arch: dict, schedule: Schedule, *, seed: int, s
     and the per-epoch log to `log_path`; remove the resume file once both are written (unless
     `keep_resume`: the caller has more to write first). With `keep_epochs_in` (a folder), the model
     of every epoch is kept there too (curves.EpochCheckpoints). `resume_every`: training.fit's;
-    `decoded`: the source pool's decoded images file (data.images.image_dataset's)."""
+    `decoded`: the source pool's decoded images file and `budget` where images decoded once are kept
+    (a data.images.DataBudget, or MiB of memory: image_dataset's)."""
     train, val = rows[rows.split == "train"], rows[rows.split == "val"]
     spec = ArchSpec(num_classes=int(train.label.max()) + 1, **arch)
     print(f"[{label}] {len(train)} train / {len(val)} val images, {spec.num_classes} classes, device {device}",
           file=sys.stderr)
     torch.manual_seed(seed)
     model = build_model(spec)
-    train_set = image_dataset(train.path.tolist(), train.label.to_numpy(), spec.input_size, preload_max_mb, workers,
-                              decoded)
-    val_set = image_dataset(val.path.tolist(), val.label.to_numpy(), spec.input_size, preload_max_mb, workers, decoded)
+    train_set = image_dataset(train.path.tolist(), train.label.to_numpy(), spec.input_size, budget, workers,
+                              decoded, label=f"{label}: train")
+    val_set = image_dataset(val.path.tolist(), val.label.to_numpy(), spec.input_size, budget, workers, decoded,
+                            label=f"{label}: val")
     keep = None if keep_epochs_in is None else EpochCheckpoints(spec, keep_epochs_in, schedule.epochs, subset=source)
     log = fit(model, train_set, val_set, schedule, seed=seed, resume_path=resume_path, log_path=log_path,
               device=device, prepare=normalise, workers=workers, label=label,
               params={"spec": arch, "subset": source}, epoch_hook=keep, layout=memory_format(arch["arch"]),
-              resume_every=resume_every)
+              resume_every=resume_every, device_max_mb=DataBudget.of(budget).device_mb(device))
     ckpt = checkpoint_dict(model.cpu(), spec, subset=source, classes=list(dict.fromkeys(train["class"])),
                            val_acc=float(log.val_acc.iloc[-1]), train_images=len(train))
     with atomic_path(out_model, ".pt") as tmp:

@@ -91,9 +91,22 @@ def _tensor_batches(tensors, batch_size: int, generator: torch.Generator | None,
         torch.empty((), dtype=torch.int64).random_(generator=generator)  # its iterator's base seed,
         order = torch.randperm(n, generator=generator)  # RandomSampler's permutation,
         torch.randperm(n, generator=generator)  # and the one it draws for a remainder of n % n = 0 samples
+    order = order.to(tensors[0].device)  # tensors on a GPU (on_device) are gathered there
+    pin = pin and tensors[0].device.type == "cpu"
     for start in range(0, n, batch_size):
         batch = tuple(t[order[start:start + batch_size]] for t in tensors)
         yield tuple(t.pin_memory() for t in batch) if pin else batch
+
+
+def on_device(dataset, device, max_mb: float):
+    """`dataset` with its tensors moved to `device` once, when it is decoded (a TensorDataset) and
+    they fit in `max_mb` MiB; as it is otherwise. Each batch is then gathered on the device from the
+    same permutation (_tensor_batches): the same batches, with no copy from the host per step."""
+    if not isinstance(dataset, torch.utils.data.TensorDataset) or max_mb <= 0:
+        return dataset
+    if sum(t.numel() * t.element_size() for t in dataset.tensors) / 2**20 > max_mb:
+        return dataset
+    return torch.utils.data.TensorDataset(*(t.to(device) for t in dataset.tensors))
 
 
 def evaluate(model: nn.Module, dataset, batch_size: int, device, prepare) -> tuple[float, float]:
@@ -175,7 +188,8 @@ def _flushed_denormals(device):
 def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, resume_path, log_path,
         device=None, prepare=lambda x: x, params=None, workers: int = 0, label: str = "train",
         trainable=None, epoch_hook=None, precision: str = "auto",
-        layout: torch.memory_format = torch.contiguous_format, resume_every: float = 0.0) -> pd.DataFrame:
+        layout: torch.memory_format = torch.contiguous_format, resume_every: float = 0.0,
+        device_max_mb: float = 0.0) -> pd.DataFrame:
     """Train `model`; write the per-epoch TSV to `log_path`; return the log.
 
     `prepare` maps a batch of raw inputs to model inputs (e.g. uint8 images to normalised floats);
@@ -195,8 +209,16 @@ def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, 
     `val_acc` (`seconds` stays last and includes the hook). They are stored in the resume file like
     the other columns, and the resume file (with torch's RNG state) is written after the hook, so a
     deterministic hook gives a resumed run the same log as an uninterrupted one.
+
+    `device_max_mb`: decoded training and validation images up to this many MiB are moved to the
+    device once (on_device; DataBudget.device_mb: 0 on the CPU). On CUDA, cuDNN picks its fastest
+    algorithms for the fixed shapes once (cudnn.benchmark).
     """
-    device = device or pick_device()
+    device = torch.device(device) if device is not None else pick_device()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    train_set = on_device(train_set, device, device_max_mb)
+    val_set = on_device(val_set, device, device_max_mb - _mb(train_set, device))
     model.to(device=device, memory_format=layout)
     opt = make_optimizer(list(trainable if trainable is not None else model.parameters()), schedule, device)
     if layout != torch.contiguous_format:
@@ -236,6 +258,12 @@ def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, 
                 state.save(Path(resume_path), key, rows)
                 last_save = time.monotonic()
     return _write_log(rows, log_path)
+
+
+def _mb(dataset, device) -> float:
+    """MiB of `dataset`'s tensors that are on `device` (what on_device moved there)."""
+    tensors = getattr(dataset, "tensors", ())
+    return sum(t.numel() * t.element_size() for t in tensors if t.device.type == torch.device(device).type) / 2**20
 
 
 def _train_epoch(model, train_set, schedule, gen, opt, scaler, amp_dtype, device, prepare, workers):

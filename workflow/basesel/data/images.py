@@ -1,10 +1,17 @@
-"""Decoding images into model inputs (preprocessing.Preprocess): on demand for large datasets, into
-memory once for small ones, or read from a dataset's decoded images file (write_decoded), which holds
-every image of a dataset decoded once for all the jobs that read some of them."""
+"""Decoding images into model inputs (preprocessing.Preprocess), once per job wherever it fits: into
+memory, or read from a dataset's decoded images file (write_decoded), which holds every image of a
+dataset decoded once for all the jobs that read some of them; for a training job whose images exceed
+its memory, into a job-local file on disk (decode_to_disk) that every epoch reads; beyond both
+budgets (DataBudget), decoded again on demand every time an image is read."""
 from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
 
 import h5py
 import numpy as np
@@ -79,17 +86,105 @@ def preload(paths, labels, preprocess, workers: int = 0) -> torch.utils.data.Ten
     return torch.utils.data.TensorDataset(torch.cat(xs), torch.cat(ys))
 
 
-def image_dataset(paths, labels, preprocess, preload_max_mb: float, workers: int = 0, decoded=None):
-    """Preloaded when it fits in `preload_max_mb`, else decoded on the fly. `decoded`: the decoded
-    images file of the dataset the paths are rows of (write_decoded), read instead of the image
-    files when it holds their pixels: the same uint8 values, decoded once for every job."""
+@dataclass(frozen=True)
+class DataBudget:
+    """Where a job keeps the images it decodes once (config `compute`; none of it changes a value).
+
+    memory_mb      decoded images up to this many MiB are held in memory (preload_max_mb);
+    scratch_gb     a training job's decoded images over memory_mb, up to this many GiB, go to a
+                   job-local file in `scratch_dir` (default: $TMPDIR, else the system's temporary
+                   folder), decoded once and read by every epoch; 0, or larger datasets: decoded again
+                   each time they are read (a forward pass reads each image once anyway);
+    device_fraction  on CUDA, a training job's decoded images are moved to the GPU once when they
+                   fit in this share of its free memory, and each batch is gathered there.
+    """
+    memory_mb: float = 2048.0
+    scratch_gb: float = 0.0
+    scratch_dir: str | None = None
+    device_fraction: float = 0.0
+
+    @classmethod
+    def of(cls, budget) -> "DataBudget":
+        """A DataBudget as it is, or a number of MiB: memory only (what a forward pass needs)."""
+        return budget if isinstance(budget, DataBudget) else cls(memory_mb=float(budget))
+
+    @classmethod
+    def from_config(cls, compute: dict) -> "DataBudget":
+        return cls(memory_mb=float(compute["preload_max_mb"]), scratch_gb=float(compute.get("scratch_max_gb", 0)),
+                   scratch_dir=compute.get("scratch_dir") or None,
+                   device_fraction=float(compute.get("device_preload_fraction", 0)))
+
+    def memory_only(self) -> "DataBudget":
+        """This budget without the disk: for a job that reads each image once."""
+        return DataBudget(memory_mb=self.memory_mb, device_fraction=self.device_fraction)
+
+    def folder(self) -> str:
+        return self.scratch_dir or tempfile.gettempdir()
+
+    def device_mb(self, device) -> float:
+        """MiB of decoded images a job may move to `device` (0 on the CPU, where they already are)."""
+        device = torch.device(device)
+        if device.type != "cuda" or self.device_fraction <= 0:
+            return 0.0
+        free, _total = torch.cuda.mem_get_info(device)
+        return self.device_fraction * free / 2**20
+
+
+def image_dataset(paths, labels, preprocess, budget, workers: int = 0, decoded=None, label: str = "decode"):
+    """The (uint8 image, label) dataset of `paths`, decoded once where the budget (a DataBudget, or
+    MiB of memory) allows: in memory when they fit its memory_mb (read from `decoded`, the decoded
+    images file of the dataset the paths are rows of (write_decoded), when it holds their pixels:
+    the same uint8 values, decoded once for every job); else into a job-local file on disk when
+    they fit its scratch_gb and the folder has the room; else decoded on the fly every time."""
+    budget = DataBudget.of(budget)
     size = Preprocess.of(preprocess).input_size
-    if fits_preload(len(paths), size, preload_max_mb):
+    if fits_preload(len(paths), size, budget.memory_mb):
         pixels = None if decoded is None else decoded_pixels(decoded, paths, preprocess)
         if pixels is None:
             return preload(paths, labels, preprocess, workers)
         return torch.utils.data.TensorDataset(pixels, torch.as_tensor(np.array(labels, copy=True), dtype=torch.long))
+    nbytes = len(paths) * 3 * size * size
+    if len(paths) and fits_preload(len(paths), size, budget.scratch_gb * 1024):
+        folder = budget.folder()
+        free = shutil.disk_usage(folder).free
+        if nbytes <= free:
+            return decode_to_disk(paths, labels, preprocess, folder, workers, label)
+        print(f"[{label}] {len(paths)} images need {nbytes / 2**30:.1f} GiB decoded, {folder} has "
+              f"{free / 2**30:.1f} GiB free: decoding them every time they are read", file=sys.stderr, flush=True)
     return ImageList(paths, labels, preprocess)
+
+
+def decode_to_disk(paths, labels, preprocess, folder, workers: int = 0, label: str = "decode"):
+    """Decode `paths` once into a file in `folder`, mapped into memory, as a TensorDataset whose
+    image tensor reads the file: the same uint8 values as preload's, for a job whose images exceed
+    its memory. The file's blocks are allocated first (a full disk is an error here, not a crash
+    while writing), and it is unlinked as soon as it is mapped: private to this process (0600, no
+    name left to open) and freed by the kernel when the process ends, however it ends."""
+    from ..machinery.progress import Progress
+
+    ds = ImageList(paths, labels, preprocess)
+    size = ds.preprocess.input_size
+    shape = (len(ds), 3, size, size)
+    fd, name = tempfile.mkstemp(prefix="basesel-decoded-", suffix=".u8", dir=folder)
+    try:
+        try:
+            os.posix_fallocate(fd, 0, math.prod(shape))
+        except OSError as exc:
+            raise BaseselError(f"cannot hold {len(ds)} decoded images ({math.prod(shape) / 2**30:.1f} GiB) in "
+                               f"{folder}: {exc.strerror}; set compute.scratch_dir to a larger local disk, or "
+                               f"compute.scratch_max_gb: 0 to decode every epoch") from None
+        pixels = np.memmap(name, dtype=np.uint8, mode="r+", shape=shape)
+    finally:
+        os.unlink(name)
+        os.close(fd)
+    batches = torch.utils.data.DataLoader(ds, batch_size=256, num_workers=workers)
+    start = 0
+    with Progress(f"[{label}] decoding to {folder}", len(ds)) as progress:
+        for x, _ in batches:
+            pixels[start:start + len(x)] = x.numpy()
+            start += len(x)
+            progress.update(len(x))
+    return torch.utils.data.TensorDataset(torch.from_numpy(pixels), ds.labels)
 
 
 def normalise(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:

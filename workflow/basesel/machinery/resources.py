@@ -6,28 +6,78 @@ model is deliberately simple and generous: a job that hits its time limit is req
 resumes from its last saved epoch (`compute.resume_every_s`), so an underestimate costs a requeue,
 not the work done.
 
-Cost of one image = max(compute, decode):
-  compute  FLOPs of one forward pass (torchvision's documented GFLOPS at 224 px, scaled by
-           width^2 and (input_size/224)^2), x3 for a training step, divided by the device rate;
-  decode   a folder dataset's JPEG decode and resize on the job's CPU threads (DataLoader workers);
-           embedded and preloaded data cost nothing here.
-The rates are assumptions written down here, not measurements of your cluster; override any rule's
-runtime in the profile (`set-resources`) once your own benchmarks/ logs tell you better.
+Compute is counted in FLOPs: a model's multiply-accumulates (torchvision's model cards call them
+"GFLOPS"; timm, rightly, GMACs) x 2, scaled by width^2 and (input_size/224)^2; a training step costs
+3 forward passes (forward, and backward at twice the forward), validation one. A device's speed is
+its published images/s for an architecture where it has one (DEVICES, each rate cited), scaled by
+FLOPs to other widths and sizes, and otherwise its slowest effective FLOP/s over the architectures
+it lists. Images come three ways (data.images.image_dataset): decoded already (`none`); decoded once
+per job, into memory or a job-local file, before the first epoch (`once`: the decode adds to the
+compute); or decoded again in every epoch by the loader's workers while the device computes
+(`every_epoch`: each image costs the slower of the two; on the CPU, the sum).
+The rates are written down here, not measurements of your cluster: the requests assume the slowest
+device of the table (REQUEST_DEVICE); override any rule's runtime in the profile
+(`set-resources`) once your own benchmarks/ logs tell you better, or measure your GPU with
+benchmarks/gpu_check.py.
 Machinery: no code digest holds this module, so editing it reruns no job (tests/test_codedeps.py).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from ..models import archs
 
-# Effective FLOP/s of a training/inference step. GPU: mixed precision on an A100/H100-class card
-# at well under peak (assumed, no GPU was measured); CPU: per thread, measured on this project's
-# 2-core CI machine (ResNet18 width 0.25 at 64 px trains ~1,000 images/s, i.e. ~2.8e10 FLOP/s).
-DEVICE_FLOPS = {"gpu": 2.0e13, "cpu": 2.0e10}
-# Images per second one CPU thread decodes and resizes (ImageNet-sized JPEG to 224 px).
+FLOPS_PER_MAC = 2
+TRAIN_PASSES = 3  # a training step: the forward pass and a backward pass of twice its cost
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device's throughput: images/s at 224 px and full width, by architecture (training in mixed
+    precision and channels-last; inference likewise), and where the numbers come from."""
+    name: str
+    train: dict = field(default_factory=dict)
+    infer: dict = field(default_factory=dict)
+    source: str = ""
+
+    def flops_per_s(self, train: bool) -> float:
+        """Effective FLOP/s: the slowest over the architectures it lists (FLOPs of one image x images/s)."""
+        rates = self.train if train else self.infer
+        return min(rate * image_flops(arch, 1.0, 224, train=train) for arch, rate in rates.items())
+
+    def scaled(self, factor: float, name: str, source: str) -> "Device":
+        return Device(name, {a: r * factor for a, r in self.train.items()},
+                      {a: r * factor for a, r in self.infer.items()}, source)
+
+
+TIMM = "huggingface/pytorch-image-models"
+RTX3090 = Device(
+    "RTX 3090",
+    # timm's training benchmark, AMP + channels-last, PyTorch 1.12 (train_samples_per_sec)
+    train={"resnet18": 3481.78, "vgg16": 546.06},
+    # timm's inference benchmark, AMP + channels-last, PyTorch 2.4 (infer_samples_per_sec at 224 px)
+    infer={"resnet18": 11188.75, "vgg16": 1729.39},
+    source=f"{TIMM} results/benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv (c865028c) and "
+           f"results/benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv (5c33776a); synthetic inputs, batch 256-1024",
+)
+# No published H100/H200 numbers for these networks: an estimate, the RTX 3090's rates x 3. Dense
+# BF16 tensor peak is 989 TFLOP/s against the 3090's 71 (14x), but networks this small run far
+# below peak, nearer the ratio of memory bandwidth (3.35 TB/s H100 SXM, 4.8 H200, 0.94 RTX 3090).
+H100 = RTX3090.scaled(3.0, "H100 / H200 (estimate)", "the RTX 3090's rates x 3: an estimate, not a measurement")
+DEVICES = {"rtx3090": RTX3090, "h100": H100}
+REQUEST_DEVICE = "rtx3090"  # what the SLURM time requests assume: the slowest device of the table
+# CPU: FLOP/s per thread, from this project's 2-core CI machine (ResNet18 width 0.25 at 64 px trains
+# ~1,000 images/s: 1,000 x 3 x 2 x 1.81e9 / 16 x (64/224)^2 = 5.5e10 FLOP/s), rounded down.
+CPU_FLOPS_PER_THREAD = 4.0e10
+# The scores' NumPy and SciPy work (kNN's and PARC's distances, the linear probe) per thread: half the
+# training rate, which leaves the requests above the measured times (benchmarks/later_scores_cost.py).
+CPU_SCORE_FLOPS_PER_THREAD = 2.0e10
+# Images per second one CPU thread decodes and resizes (ImageNet-sized JPEG to 224 px): assumed,
+# below the 420/s measured here (benchmarks/paper_estimate.py), for slower cluster CPUs and disks.
 DECODE_PER_THREAD = 120.0
+DECODES = ("none", "once", "every_epoch")
 SAFETY = 1.5  # multiplier on every estimate
 START_MINUTES = 2.0  # a job's start-up, imports, reading its inputs, writing outputs (a group job adds each)
 
@@ -48,22 +98,46 @@ def tsv_rows(path, missing: int) -> int:
         return missing
 
 
+def image_flops(arch: str, width: float, input_size: int, *, train: bool, gmacs_224: float | None = None) -> float:
+    """FLOPs one image costs: 2 x its forward pass's multiply-accumulates (the registry's, or a zoo
+    model's `gmacs_224`), scaled to `width` and `input_size`, x3 for a training step."""
+    gmacs = gmacs_224 if gmacs_224 is not None else archs.get(arch).gmacs_224
+    return gmacs * 1e9 * FLOPS_PER_MAC * width ** 2 * (input_size / 224) ** 2 * (TRAIN_PASSES if train else 1)
+
+
+def compute_seconds(arch: str, width: float, input_size: int, *, train: bool, gpu: bool, threads: int,
+                    rates: dict | None = None, device: str = REQUEST_DEVICE, gmacs_224: float | None = None) -> float:
+    """Seconds of compute one image costs a job on the GPU `device` (DEVICES) or on `threads` CPU
+    threads. `rates` (read_rates: measured by a GPU check) come first where they have the
+    architecture; then the device's published rate for it; a rate is at full width and 224 px and
+    scales with FLOPs; an architecture with neither takes the device's effective FLOP/s."""
+    flops = image_flops(arch, width, input_size, train=train, gmacs_224=gmacs_224)
+    if not gpu:
+        return flops / (CPU_FLOPS_PER_THREAD * max(1, threads))
+    kind = "train" if train else "infer"
+    gpu_device = DEVICES[device]
+    measured = (rates or {}).get((kind, arch)) or getattr(gpu_device, kind).get(arch)
+    if measured and gmacs_224 is None:
+        return flops / image_flops(arch, 1.0, 224, train=train) / measured
+    return flops / gpu_device.flops_per_s(train)
+
+
+def decode_seconds(threads: int, rates: dict | None = None) -> float:
+    """Seconds of decoding and resizing one JPEG, on `threads` CPU threads."""
+    return 1.0 / ((rates or {}).get("decode", DECODE_PER_THREAD) * max(1, threads))
+
+
 def seconds_per_image(arch: str, width: float, input_size: int, *, train: bool, gpu: bool, threads: int,
-                      decoded: bool, rates: dict | None = None, gflops_224: float | None = None) -> float:
-    """Seconds one image costs a job: max(compute, decode). `rates` (read_rates: measured on a GPU)
-    replace the assumed device and decode rates where they have the architecture; a measured rate is
-    at full width and 224 px and scales with FLOPs to other widths and sizes. `gflops_224`: a zoo
-    model's cost at 224 px (the paper's architectures have theirs in the registry)."""
-    rates = rates or {}
-    gflops = gflops_224 if gflops_224 is not None else archs.get(arch).gflops_224
-    flops = gflops * 1e9 * width ** 2 * (input_size / 224) ** 2 * (3 if train else 1)
-    measured = rates.get(("train" if train else "infer", arch)) if gpu else None
-    if measured:
-        compute = (width ** 2 * (input_size / 224) ** 2) / measured
-    else:
-        compute = flops / (DEVICE_FLOPS["gpu"] if gpu else DEVICE_FLOPS["cpu"] * max(1, threads))
-    decode = 0.0 if decoded else 1.0 / (rates.get("decode", DECODE_PER_THREAD) * max(1, threads))
-    return max(compute, decode)
+                      decoded: bool, rates: dict | None = None, gmacs_224: float | None = None,
+                      device: str = REQUEST_DEVICE) -> float:
+    """Seconds one image costs a pass that reads it once: compute, and unless it was `decoded`
+    already its decoding (alongside the GPU in the loader's workers; in turn on the CPU)."""
+    compute = compute_seconds(arch, width, input_size, train=train, gpu=gpu, threads=threads, rates=rates,
+                              device=device, gmacs_224=gmacs_224)
+    if decoded:
+        return compute
+    decode = decode_seconds(threads, rates)
+    return max(compute, decode) if gpu else compute + decode
 
 
 def read_rates(path) -> dict:
@@ -97,27 +171,50 @@ def minutes(seconds: float, attempt: int = 1) -> int:
     return int(round((START_MINUTES + SAFETY * seconds / 60.0) * max(1, attempt)))
 
 
+def training_seconds(arch: dict, *, train_images: int, eval_images: int, epochs: int, gpu: bool, threads: int,
+                     decode: str, rates: dict | None = None, device: str = REQUEST_DEVICE) -> float:
+    """Seconds of a training job: `epochs` of training steps over `train_images` and a validation
+    pass (forward only) over `eval_images`, their images decoded as `decode` says (DECODES)."""
+    if decode not in DECODES:
+        raise ValueError(f"decode {decode!r}: expected one of {', '.join(DECODES)}")
+    kw = dict(gpu=gpu, threads=threads, rates=rates, device=device, gmacs_224=arch.get("gmacs_224"))
+    step = compute_seconds(arch["name"], arch["width"], arch["input_size"], train=True, **kw)
+    infer = compute_seconds(arch["name"], arch["width"], arch["input_size"], train=False, **kw)
+    if decode == "every_epoch":
+        dec = decode_seconds(threads, rates)
+        both = max if gpu else (lambda a, b: a + b)
+        return epochs * (train_images * both(step, dec) + eval_images * both(infer, dec))
+    once = (train_images + eval_images) * decode_seconds(threads, rates) if decode == "once" else 0.0
+    return once + epochs * (train_images * step + eval_images * infer)
+
+
 def training_minutes(arch: dict, *, train_images: int, eval_images: int, epochs: int, gpu: bool, threads: int,
-                     decoded: bool, attempt: int = 1, rates: dict | None = None) -> int:
-    """Runtime request of a training job (epochs of training, then evaluation); `arch` has name,
-    width, input_size (and a zoo model's gflops_224)."""
-    kw = dict(gpu=gpu, threads=threads, decoded=decoded, rates=rates, gflops_224=arch.get("gflops_224"))
-    step = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=True, **kw)
-    infer = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=False, **kw)
-    return minutes(epochs * (train_images * step + eval_images * infer), attempt)
+                     decode: str, attempt: int = 1, rates: dict | None = None, device: str = REQUEST_DEVICE) -> int:
+    """Runtime request of a training job (training_seconds); `arch` has name, width, input_size
+    (and a zoo model's gmacs_224)."""
+    return minutes(training_seconds(arch, train_images=train_images, eval_images=eval_images, epochs=epochs, gpu=gpu,
+                                    threads=threads, decode=decode, rates=rates, device=device), attempt)
 
 
 def inference_minutes(arch: dict, *, images: int, gpu: bool, threads: int, decoded: bool, attempt: int = 1,
-                      rates: dict | None = None) -> int:
+                      rates: dict | None = None, device: str = REQUEST_DEVICE) -> int:
     """Runtime request of a forward pass over `images`."""
     s = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=False, gpu=gpu, threads=threads,
-                          decoded=decoded, rates=rates, gflops_224=arch.get("gflops_224"))
+                          decoded=decoded, rates=rates, gmacs_224=arch.get("gmacs_224"), device=device)
     return minutes(images * s, attempt)
 
 
 def decode_minutes(images: int, *, threads: int, attempt: int = 1) -> int:
     """Runtime request of decoding a dataset's images once (data.images.write_decoded)."""
     return minutes(images / (DECODE_PER_THREAD * max(1, threads)), attempt)
+
+
+def training_decode(images: int, input_size: int, preload_max_mb: float, scratch_max_gb: float) -> str:
+    """How a training job over `images` decodes them (data.images.image_dataset's rule): once, when
+    they fit its memory or its local disk; in every epoch otherwise (a full disk is not foreseen
+    here: the job says so in its log)."""
+    fits = fits_preload(images, input_size, preload_max_mb) or fits_preload(images, input_size, scratch_max_gb * 1024)
+    return "once" if fits else "every_epoch"
 
 
 def loader_mb(preload_max_mb: float, threads: int) -> int:
@@ -139,7 +236,7 @@ def baselines_minutes(features_mb: float, n: int, d: int, classes: int, *, linea
     multiply-adds (the logits and the gradient), 2 FLOPs each."""
     from ..science.transfer.linear_probe import MAX_ITER
 
-    flops = DEVICE_FLOPS["cpu"] * max(1, threads)
+    flops = CPU_SCORE_FLOPS_PER_THREAD * max(1, threads)
     probe_s = linear_probe["folds"] * MAX_ITER * 4 * n * d * max(2, classes) * 2 / flops
     distance_s = 2 * 2 * n * n * d / flops  # kNN and PARC: n^2 d multiply-adds each
     return minutes(3.0 * features_mb + probe_s + distance_s, attempt)

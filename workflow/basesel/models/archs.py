@@ -41,7 +41,7 @@ class ConvLayer:
 class Architecture:
     name: str
     min_input_size: int  # smallest input with a non-empty probed featuremap
-    gflops_224: float  # torchvision's model card: GFLOPS of one 224 px forward pass at width 1.0
+    gmacs_224: float  # torchvision's model card's "GFLOPS", which count multiply-accumulates: GMACs of one 224 px forward pass at width 1.0
     head: str  # the last FC layer
     conv_layers: tuple[ConvLayer, ...]
 

@@ -9,7 +9,7 @@ An entry (config `zoo:`, a zoo file, or rank's `--model`):
 - `snapshot: FOLDER`: timm's `save_for_hf` layout, as `hf download` or timm's `local-dir:` see it:
   config.json (architecture, model_args, pretrained_cfg) and model.safetensors (or pytorch_model.bin);
 - optional `preprocess:` keys of data.preprocessing.Preprocess, for what the model does not say
-  itself (docs/metrics.md: a model's own data config comes first), and `gflops`, the cost of one
+  itself (docs/metrics.md: a model's own data config comes first), and `gmacs`, the cost of one
   forward pass at 224 px for the cluster's runtime estimates.
 Nothing is downloaded: a Hub id where a path belongs is an error that says how to fetch it first.
 """
@@ -29,22 +29,22 @@ SNAPSHOT_WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # timm's preferre
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 HUB_ID = re.compile(r"^(hf-hub:|hf_hub:)?[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w.-]+)?$")
 # A forward pass of an unknown zoo architecture, for runtime estimates: at least every model of
-# configs/anchors.yaml (ResNet-152: 11.5 GFLOPs at 224 px); an entry's `gflops` replaces it.
-DEFAULT_GFLOPS_224 = 12.0
+# configs/anchors.yaml (ResNet-152: 11.5 GMACs at 224 px); an entry's `gmacs` replaces it.
+DEFAULT_GMACS_224 = 12.0
 
 
 @dataclass(frozen=True)
 class ZooEntry:
     """A zoo model: `name`; `arch` (kind:NAME, or basesel; a snapshot's is read from its config.json,
     None until the folder exists); `weights` (the file read); `snapshot` (its folder, when it came
-    as one); `preprocess` (the entry's own keys); `gflops` (at 224 px); `raw` (the config entry)."""
+    as one); `preprocess` (the entry's own keys); `gmacs` (multiply-accumulates of a forward pass at 224 px, in billions); `raw` (the config entry)."""
 
     name: str
     arch: str | None
     weights: str | None
     snapshot: str | None = None
     preprocess: dict = field(default_factory=dict)
-    gflops: float = DEFAULT_GFLOPS_224
+    gmacs: float = DEFAULT_GMACS_224
     raw: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -119,14 +119,17 @@ def snapshot_weights(folder) -> Path:
 
 
 def entry(doc: dict, where: str = "zoo", later=lambda path: False) -> ZooEntry:
-    """A ZooEntry from a config mapping {name, arch + weights | snapshot, preprocess, gflops},
+    """A ZooEntry from a config mapping {name, arch + weights | snapshot, preprocess, gmacs},
     checked: a BaseselError naming `where` and the problem. `later(path)`: the path is made by the
     workflow itself (the zoo demo's weights), so it may not exist yet; its checks wait for its job."""
     name = doc.get("name")
     if not isinstance(name, str) or not NAME.match(name):
         raise BaseselError(f"{where}: name {name!r} must be letters, digits and _ (not starting with _)")
     what = f"{where}[{name}]"
-    unknown = set(doc) - {"name", "arch", "weights", "snapshot", "preprocess", "gflops"}
+    if "gflops" in doc:
+        raise BaseselError(f"{what}: `gflops` is now `gmacs`: the same number (torchvision's model cards' \"GFLOPS\" "
+                           f"count multiply-accumulates, as timm's GMACs do), named for what it counts")
+    unknown = set(doc) - {"name", "arch", "weights", "snapshot", "preprocess", "gmacs"}
     if unknown:
         raise BaseselError(f"{what}: unknown key(s) {', '.join(sorted(unknown))}")
     preprocess = dict(doc.get("preprocess") or {})
@@ -134,16 +137,16 @@ def entry(doc: dict, where: str = "zoo", later=lambda path: False) -> ZooEntry:
         Preprocess(**{"input_size": 224, **preprocess})
     except (TypeError, ValueError) as exc:
         raise BaseselError(f"{what}.preprocess: {exc}") from None
-    gflops = float(doc.get("gflops", DEFAULT_GFLOPS_224))
+    gmacs = float(doc.get("gmacs", DEFAULT_GMACS_224))
     if "snapshot" in doc and doc["snapshot"] is not None:
         if doc.get("weights") or doc.get("arch"):
             raise BaseselError(f"{what}: a snapshot folder names its architecture and weights itself: give snapshot: "
                                f"alone, or arch: with weights:")
         if later(str(doc["snapshot"])):  # the workflow makes it: its job checks it
-            return ZooEntry(name, None, None, str(doc["snapshot"]), preprocess, gflops, raw=doc)
+            return ZooEntry(name, None, None, str(doc["snapshot"]), preprocess, gmacs, raw=doc)
         folder = _local(f"{what}.snapshot", str(doc["snapshot"]), name, folder=True)
         arch, _ = snapshot_architecture(folder)
-        return ZooEntry(name, f"timm:{arch}", str(snapshot_weights(folder)), str(folder), preprocess, gflops, raw=doc)
+        return ZooEntry(name, f"timm:{arch}", str(snapshot_weights(folder)), str(folder), preprocess, gmacs, raw=doc)
     arch, weights = doc.get("arch"), doc.get("weights")
     if not arch or not weights:
         raise BaseselError(f"{what}: give arch: (torchvision:NAME, timm:NAME or basesel) with weights: FILE, "
@@ -154,7 +157,7 @@ def entry(doc: dict, where: str = "zoo", later=lambda path: False) -> ZooEntry:
     path = Path(str(weights)) if later(str(weights)) else _local(f"{what}.weights", str(weights), name, folder=False)
     if path.suffix not in WEIGHT_SUFFIXES:
         raise BaseselError(f"{what}.weights {weights}: expected a {', '.join(WEIGHT_SUFFIXES)} file")
-    return ZooEntry(name, str(arch), str(path), None, preprocess, gflops, raw=doc)
+    return ZooEntry(name, str(arch), str(path), None, preprocess, gmacs, raw=doc)
 
 
 def entries(docs: list, where: str = "zoo", later=lambda path: False) -> list[ZooEntry]:
