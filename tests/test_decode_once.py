@@ -155,5 +155,4 @@ def test_budget_from_config_and_device_share():
                                      "device_preload_fraction": 0.5})
     assert budget == DataBudget(memory_mb=10, scratch_gb=2, scratch_dir=None, device_fraction=0.5)
     assert budget.device_mb("cpu") == 0  # the CPU's images are where it computes
-    assert budget.memory_only() == DataBudget(memory_mb=10, device_fraction=0.5)
     assert DataBudget.of(5) == DataBudget(memory_mb=5)

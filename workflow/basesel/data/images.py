@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .. import BaseselError
 from ..io import atomic_path
+from ..machinery.progress import Progress
 from ..machinery.resources import fits_preload  # the same test sets the SLURM memory and runtime estimate
 from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 
@@ -114,10 +115,6 @@ class DataBudget:
                    scratch_dir=compute.get("scratch_dir") or None,
                    device_fraction=float(compute.get("device_preload_fraction", 0)))
 
-    def memory_only(self) -> "DataBudget":
-        """This budget without the disk: for a job that reads each image once."""
-        return DataBudget(memory_mb=self.memory_mb, device_fraction=self.device_fraction)
-
     def folder(self) -> str:
         return self.scratch_dir or tempfile.gettempdir()
 
@@ -160,8 +157,6 @@ def decode_to_disk(paths, labels, preprocess, folder, workers: int = 0, label: s
     its memory. The file's blocks are allocated first (a full disk is an error here, not a crash
     while writing), and it is unlinked as soon as it is mapped: private to this process (0600, no
     name left to open) and freed by the kernel when the process ends, however it ends."""
-    from ..machinery.progress import Progress
-
     ds = ImageList(paths, labels, preprocess)
     size = ds.preprocess.input_size
     shape = (len(ds), 3, size, size)
