@@ -170,11 +170,9 @@ def gpu_hours(cfg, subsets, compute, probe_images, epochs_ft, whole, finetune, d
         kw = dict(gpu=True, threads=compute["threads"], rates=rates, device=device)
 
         def train_h(train, val, epochs):
-            how = cost_model.training_decode(int(train + val), a["input_size"], compute["preload_max_mb"],
-                                             compute["scratch_max_gb"])
-            if decode == "every_epoch" and not cost_model.fits_preload(int(train + val), a["input_size"],
-                                                                       compute["preload_max_mb"]):
-                how = "every_epoch"
+            # the pipeline before decode-once had no disk: what memory could not hold was decoded every epoch
+            scratch_gb = compute["scratch_max_gb"] if decode == "once" else 0
+            how = cost_model.training_decode(int(train + val), a["input_size"], compute["preload_max_mb"], scratch_gb)
             return cost_model.training_seconds(arch, train_images=int(train), eval_images=int(val), epochs=epochs,
                                                decode=how, **kw) * cost_model.SAFETY / 3600
 

@@ -102,11 +102,13 @@ def on_device(dataset, device, max_mb: float):
     """`dataset` with its tensors moved to `device` once, when it is decoded (a TensorDataset) and
     they fit in `max_mb` MiB; as it is otherwise. Each batch is then gathered on the device from the
     same permutation (_tensor_batches): the same batches, with no copy from the host per step."""
-    if not isinstance(dataset, torch.utils.data.TensorDataset) or max_mb <= 0:
-        return dataset
-    if sum(t.numel() * t.element_size() for t in dataset.tensors) / 2**20 > max_mb:
+    if not isinstance(dataset, torch.utils.data.TensorDataset) or max_mb <= 0 or _tensors_mb(dataset) > max_mb:
         return dataset
     return torch.utils.data.TensorDataset(*(t.to(device) for t in dataset.tensors))
+
+
+def _tensors_mb(dataset: torch.utils.data.TensorDataset) -> float:
+    return sum(t.numel() * t.element_size() for t in dataset.tensors) / 2**20
 
 
 def evaluate(model: nn.Module, dataset, batch_size: int, device, prepare) -> tuple[float, float]:
@@ -217,8 +219,9 @@ def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, 
     device = torch.device(device) if device is not None else pick_device()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    train_set = on_device(train_set, device, device_max_mb)
-    val_set = on_device(val_set, device, device_max_mb - _mb(train_set, device))
+    moved = on_device(train_set, device, device_max_mb)
+    left = device_max_mb - (_tensors_mb(moved) if moved is not train_set else 0.0)  # what validation may take
+    train_set, val_set = moved, on_device(val_set, device, left)
     model.to(device=device, memory_format=layout)
     opt = make_optimizer(list(trainable if trainable is not None else model.parameters()), schedule, device)
     if layout != torch.contiguous_format:
@@ -258,12 +261,6 @@ def fit(model: nn.Module, train_set, val_set, schedule: Schedule, *, seed: int, 
                 state.save(Path(resume_path), key, rows)
                 last_save = time.monotonic()
     return _write_log(rows, log_path)
-
-
-def _mb(dataset, device) -> float:
-    """MiB of `dataset`'s tensors that are on `device` (what on_device moved there)."""
-    tensors = getattr(dataset, "tensors", ())
-    return sum(t.numel() * t.element_size() for t in tensors if t.device.type == torch.device(device).type) / 2**20
 
 
 def _train_epoch(model, train_set, schedule, gen, opt, scaler, amp_dtype, device, prepare, workers):

@@ -82,9 +82,20 @@ def preload(paths, labels, preprocess, workers: int = 0) -> torch.utils.data.Ten
     """Decode a whole image list into memory once (small datasets: every epoch reuses it)."""
     ds = ImageList(paths, labels, preprocess)
     size = ds.preprocess.input_size
-    batches = torch.utils.data.DataLoader(ds, batch_size=256, num_workers=workers)
-    xs, ys = zip(*batches) if len(ds) else ((torch.empty(0, 3, size, size, dtype=torch.uint8),), (torch.empty(0, dtype=torch.long),))
-    return torch.utils.data.TensorDataset(torch.cat(xs), torch.cat(ys))
+    pixels = torch.empty((len(ds), 3, size, size), dtype=torch.uint8)
+    _decode_into(ds, pixels, workers)
+    return torch.utils.data.TensorDataset(pixels, ds.labels)
+
+
+def _decode_into(ds: ImageList, pixels: torch.Tensor, workers: int, progress=None) -> None:
+    """Decode every image of `ds`, in order, into `pixels` ((N, 3, S, S) uint8), the loader's
+    `workers` decoding batches of 256; `progress` (machinery.progress.Progress) told of each batch."""
+    start = 0
+    for x, _ in torch.utils.data.DataLoader(ds, batch_size=256, num_workers=workers):
+        pixels[start:start + len(x)] = x
+        start += len(x)
+        if progress is not None:
+            progress.update(len(x))
 
 
 @dataclass(frozen=True)
@@ -111,9 +122,8 @@ class DataBudget:
 
     @classmethod
     def from_config(cls, compute: dict) -> "DataBudget":
-        return cls(memory_mb=float(compute["preload_max_mb"]), scratch_gb=float(compute.get("scratch_max_gb", 0)),
-                   scratch_dir=compute.get("scratch_dir") or None,
-                   device_fraction=float(compute.get("device_preload_fraction", 0)))
+        return cls(memory_mb=float(compute["preload_max_mb"]), scratch_gb=float(compute["scratch_max_gb"]),
+                   scratch_dir=compute["scratch_dir"] or None, device_fraction=float(compute["device_preload_fraction"]))
 
     def folder(self) -> str:
         return self.scratch_dir or tempfile.gettempdir()
@@ -172,14 +182,10 @@ def decode_to_disk(paths, labels, preprocess, folder, workers: int = 0, label: s
     finally:
         os.unlink(name)
         os.close(fd)
-    batches = torch.utils.data.DataLoader(ds, batch_size=256, num_workers=workers)
-    start = 0
+    pixels = torch.from_numpy(pixels)  # writes go to the mapped file
     with Progress(f"[{label}] decoding to {folder}", len(ds)) as progress:
-        for x, _ in batches:
-            pixels[start:start + len(x)] = x.numpy()
-            start += len(x)
-            progress.update(len(x))
-    return torch.utils.data.TensorDataset(torch.from_numpy(pixels), ds.labels)
+        _decode_into(ds, pixels, workers, progress)
+    return torch.utils.data.TensorDataset(pixels, ds.labels)
 
 
 def normalise(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:

@@ -177,13 +177,11 @@ def training_seconds(arch: dict, *, train_images: int, eval_images: int, epochs:
     pass (forward only) over `eval_images`, their images decoded as `decode` says (DECODES)."""
     if decode not in DECODES:
         raise ValueError(f"decode {decode!r}: expected one of {', '.join(DECODES)}")
-    kw = dict(gpu=gpu, threads=threads, rates=rates, device=device, gmacs_224=arch.get("gmacs_224"))
-    step = compute_seconds(arch["name"], arch["width"], arch["input_size"], train=True, **kw)
-    infer = compute_seconds(arch["name"], arch["width"], arch["input_size"], train=False, **kw)
-    if decode == "every_epoch":
-        dec = decode_seconds(threads, rates)
-        both = max if gpu else (lambda a, b: a + b)
-        return epochs * (train_images * both(step, dec) + eval_images * both(infer, dec))
+    # decoded every epoch, each image costs every epoch what a pass that decodes it costs
+    kw = dict(gpu=gpu, threads=threads, rates=rates, device=device, gmacs_224=arch.get("gmacs_224"),
+              decoded=decode != "every_epoch")
+    step = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=True, **kw)
+    infer = seconds_per_image(arch["name"], arch["width"], arch["input_size"], train=False, **kw)
     once = (train_images + eval_images) * decode_seconds(threads, rates) if decode == "once" else 0.0
     return once + epochs * (train_images * step + eval_images * infer)
 
