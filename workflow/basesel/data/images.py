@@ -165,23 +165,22 @@ def decode_to_disk(paths, labels, preprocess, folder, workers: int = 0, label: s
     """Decode `paths` once into a file in `folder`, mapped into memory, as a TensorDataset whose
     image tensor reads the file: the same uint8 values as preload's, for a job whose images exceed
     its memory. The file's blocks are allocated first (a full disk is an error here, not a crash
-    while writing), and it is unlinked as soon as it is mapped: private to this process (0600, no
-    name left to open) and freed by the kernel when the process ends, however it ends."""
+    while writing), and it is unlinked as soon as it is created and mapped through its descriptor:
+    private to this process (0600, no name left to open or replace) and freed by the kernel when the
+    process ends, however it ends."""
     ds = ImageList(paths, labels, preprocess)
     size = ds.preprocess.input_size
     shape = (len(ds), 3, size, size)
     fd, name = tempfile.mkstemp(prefix="basesel-decoded-", suffix=".u8", dir=folder)
-    try:
+    os.unlink(name)  # mapped through its descriptor: no name another account could swap in the meantime
+    with os.fdopen(fd, "r+b") as f:
         try:
-            os.posix_fallocate(fd, 0, math.prod(shape))
+            os.posix_fallocate(f.fileno(), 0, math.prod(shape))
         except OSError as exc:
             raise BaseselError(f"cannot hold {len(ds)} decoded images ({math.prod(shape) / 2**30:.1f} GiB) in "
                                f"{folder}: {exc.strerror}; set compute.scratch_dir to a larger local disk, or "
                                f"compute.scratch_max_gb: 0 to decode every epoch") from None
-        pixels = np.memmap(name, dtype=np.uint8, mode="r+", shape=shape)
-    finally:
-        os.unlink(name)
-        os.close(fd)
+        pixels = np.memmap(f, dtype=np.uint8, mode="r+", shape=shape)
     pixels = torch.from_numpy(pixels)  # writes go to the mapped file
     with Progress(f"[{label}] decoding to {folder}", len(ds)) as progress:
         _decode_into(ds, pixels, workers, progress)
