@@ -20,7 +20,14 @@ CONFIG_ARGS := $(if $(CONFIG),--configfile $(CONFIG))
 
 env: $(VENV)/.installed
 
+# A new environment takes about 6 GB (torch 2.14.1's x86_64 wheels bring CUDA's libraries): say so
+# before pip fills the disk halfway through.
+ENV_FREE_GB ?= 7
 $(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || { free=$$(df -Pk $(dir $(abspath $(VENV))) | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	  if [ "$$free" -lt $(ENV_FREE_GB) ]; then \
+	    echo "make env: a new $(VENV) needs about 6 GB (torch's wheels) and $$free GB are free on $(dir $(abspath $(VENV))):" \
+	         "free some space, or put the environment on a disk with room (make VENV=/path/to/venv ...)" >&2; exit 1; fi; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

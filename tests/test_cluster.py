@@ -179,6 +179,27 @@ def test_tsv_rows(tmp_path):
     assert cost_model.tsv_rows(tmp_path / "missing.tsv", 7) == 7
 
 
+def test_tsv_split_rows(tmp_path):
+    """A training job's request charges its `train` rows as training steps and the rest as
+    validation passes (a subset's val rows, a target's test rows), counted by hand here."""
+    path = tmp_path / "subset.tsv"
+    rows = pd.DataFrame({"class": ["a"] * 10, "split": ["train"] * 6 + ["val"] * 3 + ["test"],
+                         "label": 0, "path": [f"x/{i}.jpg" for i in range(10)]})
+    rows.to_csv(path, sep="\t", index=False)
+    assert cost_model.tsv_split_rows(path, 7) == (6, 4)
+    assert cost_model.tsv_split_rows(tmp_path / "missing.tsv", 7) == (7, 0)  # before it exists: all as training
+    rows.drop(columns="split").to_csv(tmp_path / "nosplit.tsv", sep="\t", index=False)
+    with pytest.raises(ValueError, match="no `split` column"):
+        cost_model.tsv_split_rows(tmp_path / "nosplit.tsv", 7)
+    # the request falls by the validation images' share of a step: 4 of 10 images at a third of the cost
+    arch = {"name": "resnet18", "width": 1.0, "input_size": 224}
+    kw = dict(epochs=30, gpu=True, threads=8, decode="none")
+    split = cost_model.training_seconds(arch, train_images=60_000, eval_images=40_000, **kw)
+    whole = cost_model.training_seconds(arch, train_images=100_000, eval_images=0, **kw)
+    assert split < whole
+    assert split == pytest.approx(30 * (60_000 / 3481.78 + 40_000 / 11188.75))
+
+
 # --- the SLURM site check ---------------------------------------------------------------------------
 
 SINFO = "gpu* up gpu:a100:4\ncpu up (null)\ndown down gpu:2\n"

@@ -4,6 +4,7 @@ epoch as before. Each path is forced by its budget on a small JPEG dataset; the 
 and the batches and the trained weights are compared bit for bit with the streamed path's."""
 import os
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,34 @@ def test_each_path_decodes_once_and_trains_the_same_weights(rows, tmp_path, deco
         assert weights[path].keys() == weights["streamed"].keys()
         for k, v in weights["streamed"].items():
             assert torch.equal(weights[path][k], v), (path, k)
+
+
+def test_a_jobs_image_sets_share_its_budget(rows, tmp_path, monkeypatch):
+    """Training and validation images that each fit the memory budget but not together: the
+    training set takes the memory and the validation set what remains (the disk, or, without it,
+    decoding every epoch), since the job's memory request counts the budget once."""
+    to_disk = []
+    real = images.decode_to_disk
+
+    def spied(paths, *a, **kw):
+        to_disk.append(len(paths))
+        return real(paths, *a, **kw)
+
+    monkeypatch.setattr(images, "decode_to_disk", spied)
+    train, val = rows[rows.split == "train"], rows[rows.split == "val"]
+    parts = [(train.path.tolist(), train.label.to_numpy(), "train"), (val.path.tolist(), val.label.to_numpy(), "val")]
+    image_mb = 3 * 32 * 32 / 2**20
+    tight = DataBudget(memory_mb=30.5 * image_mb, scratch_gb=1, scratch_dir=str(tmp_path))
+    alone = image_dataset(*parts[1][:2], 32, tight)  # the 9 validation images alone fit in memory
+    assert to_disk == [] and isinstance(alone, torch.utils.data.TensorDataset)
+    tr, va = images.image_datasets(parts, 32, tight)
+    assert to_disk == [9]  # after the 30 training images, only the disk holds them
+    assert torch.equal(va.tensors[0], alone.tensors[0]) and torch.equal(tr.tensors[0], images.preload(
+        *parts[0][:2], 32).tensors[0])
+    images.image_datasets(parts, 32, replace(tight, memory_mb=39 * image_mb))  # both fit together
+    assert to_disk == [9]
+    _, streamed = images.image_datasets(parts, 32, replace(tight, scratch_gb=0))
+    assert isinstance(streamed, images.ImageList)
 
 
 def test_the_paths_give_the_same_batches(rows, tmp_path):

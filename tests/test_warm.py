@@ -5,6 +5,7 @@ owner can reach the server, and it runs only the workflow's own job scripts."""
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import stat
@@ -324,7 +325,15 @@ def test_another_account_can_neither_reach_nor_use_the_server(server, script, ot
     server still refuses the peer before reading its request, and runs nothing."""
     uid, gid = other_uid
     _, path = server
+    # Not under tmp_path, whose parents (0700) keep the other account out; world-writable, so removed.
     shared = Path(tempfile.mkdtemp(prefix="basesel-other-"))
+    try:
+        _another_account_refused(path, script, shared, uid, gid, tmp_path)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def _another_account_refused(path, script, shared, uid, gid, tmp_path):
     os.chmod(shared, 0o777)
     out = shared / "out.json"
     reach = as_user(uid, gid, lambda: request(path, script, shared, out))

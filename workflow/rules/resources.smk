@@ -33,17 +33,23 @@ def _model(wildcards):
     return {"name": entry.arch or ZOO_GROUP, "width": 1.0, "input_size": size, "gmacs_224": entry.gmacs}
 
 
+def _split_rows(path, dataset):
+    return cost_model.tsv_split_rows(path, PLAN.planned_images(dataset))
+
+
 def _training(wildcards, images, epochs, attempt):
+    # images: (training images, validation images), the latter at a forward pass's cost each epoch
     model = _model(wildcards)
+    train, val = images
     return cost_model.training_minutes(
         model,
-        train_images=images,
-        eval_images=0,
+        train_images=train,
+        eval_images=val,
         epochs=epochs,
         gpu=GPU > 0,
         threads=THREADS,
         attempt=attempt,
-        decode=cost_model.training_decode(images, model["input_size"], PRELOAD_MB, SCRATCH_GB),
+        decode=cost_model.training_decode(train + val, model["input_size"], PRELOAD_MB, SCRATCH_GB),
     )
 
 
@@ -55,18 +61,18 @@ def _inference(wildcards, images, attempt):
 
 def pretrain_runtime(wildcards, input, attempt):
     return _training(
-        wildcards, _rows(input.subset, "source"), PLAN.pretrain_schedules[wildcards.arch]["epochs"], attempt
+        wildcards, _split_rows(input.subset, "source"), PLAN.pretrain_schedules[wildcards.arch]["epochs"], attempt
     )
 
 
 def whole_runtime(wildcards, input, attempt):
     return _training(
-        wildcards, _rows(input.index, "source"), PLAN.whole_pool_schedules[wildcards.arch]["epochs"], attempt
+        wildcards, _split_rows(input.index, "source"), PLAN.whole_pool_schedules[wildcards.arch]["epochs"], attempt
     )
 
 
 def finetune_full_runtime(wildcards, input, attempt):
-    return _training(wildcards, _rows(input.index, wildcards.target), PLAN.finetune_schedule["epochs"], attempt)
+    return _training(wildcards, _split_rows(input.index, wildcards.target), PLAN.finetune_schedule["epochs"], attempt)
 
 
 def target_pass_runtime(wildcards, input, attempt):

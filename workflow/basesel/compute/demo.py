@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..data.images import DataBudget, image_dataset, normalise
+from ..data.images import DataBudget, image_datasets, normalise
 from ..data.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from ..io import atomic_path
 from .schedule import Schedule
@@ -56,8 +56,9 @@ def train_demo_model(spec: dict, source_index: pd.DataFrame, input_size: int, *,
           f"{len(train)} train / {len(val)} val images at {input_size} px", file=sys.stderr)
     torch.manual_seed(seed)
     model = build(spec["arch"], classes, input_size, dict(spec.get("model_args") or {}))
-    train_set = image_dataset(train.path.tolist(), train.label.to_numpy(), input_size, budget, workers)
-    val_set = image_dataset(val.path.tolist(), val.label.to_numpy(), input_size, budget, workers)
+    train_set, val_set = image_datasets([(train.path.tolist(), train.label.to_numpy(), f"demo {spec['name']}: train"),
+                                         (val.path.tolist(), val.label.to_numpy(), f"demo {spec['name']}: val")],
+                                        input_size, budget, workers)
     schedule = Schedule.from_config({"optimizer": "adam", "lr": 0.001, "weight_decay": 0.0, "epochs": 3,
                                      "step_size": 100, "batch_size": 32}, spec.get("schedule"))
     fit(model, train_set, val_set, schedule, seed=seed, resume_path=None, log_path=log_path,  # too short to resume

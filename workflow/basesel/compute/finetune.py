@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .. import BaseselError
-from ..data.images import DataBudget, image_dataset, normalise
+from ..data.images import DataBudget, image_datasets, normalise
 from .schedule import Schedule
 from .training import fit
 
@@ -90,8 +90,8 @@ def finetune_full(probed, target_index, schedule: Schedule, *, seed: int, resume
     probed.new_head(int(train.label.max()) + 1)
     p = probed.preprocess
     start = time.perf_counter()
-    tr = image_dataset(train.path.tolist(), train.label.to_numpy(), p, budget, workers, decoded, label=f"{label}: train")
-    te = image_dataset(test.path.tolist(), test.label.to_numpy(), p, budget, workers, decoded, label=f"{label}: test")
+    tr, te = image_datasets([(train.path.tolist(), train.label.to_numpy(), f"{label}: train"),
+                             (test.path.tolist(), test.label.to_numpy(), f"{label}: test")], p, budget, workers, decoded)
     log = fit(probed.model, tr, te, schedule, seed=seed, resume_path=resume_path, log_path=log_path, device=device,
               prepare=lambda x: normalise(x, p.mean, p.std), label=label, workers=workers, params={"mode": "full"},
               resume_every=resume_every, device_max_mb=DataBudget.of(budget).device_mb(device))

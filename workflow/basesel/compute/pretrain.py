@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import torch
 
-from ..data.images import DataBudget, image_dataset, normalise
+from ..data.images import DataBudget, image_datasets, normalise
 from ..io import atomic_path
 from ..models.paper import ArchSpec, build_model, checkpoint_dict
 from .curves import EpochCheckpoints
@@ -32,10 +32,9 @@ def pretrain(rows: pd.DataFrame, arch: dict, schedule: Schedule, *, seed: int, s
           file=sys.stderr)
     torch.manual_seed(seed)
     model = build_model(spec)
-    train_set = image_dataset(train.path.tolist(), train.label.to_numpy(), spec.input_size, budget, workers,
-                              decoded, label=f"{label}: train")
-    val_set = image_dataset(val.path.tolist(), val.label.to_numpy(), spec.input_size, budget, workers, decoded,
-                            label=f"{label}: val")
+    train_set, val_set = image_datasets([(train.path.tolist(), train.label.to_numpy(), f"{label}: train"),
+                                         (val.path.tolist(), val.label.to_numpy(), f"{label}: val")],
+                                        spec.input_size, budget, workers, decoded)
     keep = None if keep_epochs_in is None else EpochCheckpoints(spec, keep_epochs_in, schedule.epochs, subset=source)
     log = fit(model, train_set, val_set, schedule, seed=seed, resume_path=resume_path, log_path=log_path,
               device=device, prepare=normalise, workers=workers, label=label,

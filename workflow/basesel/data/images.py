@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import h5py
 import numpy as np
@@ -159,6 +159,27 @@ def image_dataset(paths, labels, preprocess, budget, workers: int = 0, decoded=N
         print(f"[{label}] {len(paths)} images need {nbytes / 2**30:.1f} GiB decoded, {folder} has "
               f"{free / 2**30:.1f} GiB free: decoding them every time they are read", file=sys.stderr, flush=True)
     return ImageList(paths, labels, preprocess)
+
+
+def image_datasets(parts, preprocess, budget, workers: int = 0, decoded=None) -> list:
+    """image_dataset of each (paths, labels, label) in `parts`, the image sets of one job (training,
+    then validation) sharing its budget: a set held in memory or on disk leaves the next one what
+    remains, so that a job never holds more than the memory its request counts once
+    (machinery.resources.loader_mb) nor more than scratch_gb on disk."""
+    budget = DataBudget.of(budget)
+    size = Preprocess.of(preprocess).input_size
+    sets = []
+    for paths, labels, label in parts:
+        ds = image_dataset(paths, labels, preprocess, budget, workers, decoded, label)
+        sets.append(ds)
+        mb = len(paths) * 3 * size * size / 2**20
+        if isinstance(ds, ImageList):  # streamed: holds nothing
+            continue
+        if fits_preload(len(paths), size, budget.memory_mb):
+            budget = replace(budget, memory_mb=budget.memory_mb - mb)
+        else:
+            budget = replace(budget, scratch_gb=budget.scratch_gb - mb / 1024)
+    return sets
 
 
 def decode_to_disk(paths, labels, preprocess, folder, workers: int = 0, label: str = "decode"):

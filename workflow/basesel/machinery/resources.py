@@ -98,6 +98,33 @@ def tsv_rows(path, missing: int) -> int:
         return missing
 
 
+@lru_cache(maxsize=None)
+def _split_rows(path: str, mtime: float) -> tuple[int, int]:
+    with open(path, "rb") as f:
+        header = f.readline().rstrip(b"\r\n").split(b"\t")
+        if b"split" not in header:
+            raise ValueError(f"{path}: no `split` column in its header")
+        col = header.index(b"split")
+        train = other = 0
+        for line in f:
+            if line.split(b"\t", col + 1)[col] == b"train":
+                train += 1
+            else:
+                other += 1
+    return train, other
+
+
+def tsv_split_rows(path, missing: int) -> tuple[int, int]:
+    """(rows of split `train`, every other row) of an index or subset TSV: what a training job
+    trains on each epoch and what it validates on (cached per file version); (`missing`, 0) if the
+    file is not written yet, which errs long (every image charged as training)."""
+    p = Path(path)
+    try:
+        return _split_rows(str(p), p.stat().st_mtime)
+    except FileNotFoundError:
+        return missing, 0
+
+
 def image_flops(arch: str, width: float, input_size: int, *, train: bool, gmacs_224: float | None = None) -> float:
     """FLOPs one image costs: 2 x its forward pass's multiply-accumulates (the registry's, or a zoo
     model's `gmacs_224`), scaled to `width` and `input_size`, x3 for a training step."""
