@@ -220,10 +220,36 @@ def test_socket_and_folder_are_private_under_a_group_umask(scripts, tmp_path):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and folder.stat().st_uid == os.getuid()
         assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_ISSOCK(path.stat().st_mode)
         assert Path.cwd() not in folder.parents
-        assert folder.parent in {Path(tempfile.gettempdir()), Path(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent"))}
+        assert folder.parent in {Path(tempfile.gettempdir()), Path(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent")),
+                                 Path("/tmp")}
     finally:
         warm.stop(proc, str(path))
     assert not folder.exists()
+
+
+def test_a_deep_temporary_folder_still_gets_a_server(scripts, script, tmp_path, monkeypatch):
+    """A $TMPDIR so deep that a socket under it would pass the 107 bytes a Unix socket's path holds
+    (a cluster's job folder, a nested test folder): the server's folder goes to /tmp instead, the
+    server starts and serves, and nothing is left. (Before, the server died in its bind with
+    `OSError: AF_UNIX path too long`, and the run went on without it.)"""
+    from basesel.machinery import warm
+
+    deep = tmp_path / ("d" * 40) / ("e" * 40)
+    deep.mkdir(parents=True)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    proc, path = start_server(LIB, scripts)
+    try:
+        assert path.parent.parent == Path("/tmp")
+        code, _, err = job(script, tmp_path, path)
+        assert code == 0 and json.loads((tmp_path / "out.json").read_text())["child"] is True, err
+    finally:
+        warm.stop(proc, str(path))
+    assert not path.parent.exists()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # a folder whose path fits is kept
+    folder = warm.private_dir()
+    assert folder.parent == tmp_path
+    folder.rmdir()
 
 
 def request(path, script, workdir, out):

@@ -185,12 +185,25 @@ def _read_int(sock: socket.socket) -> int:
 
 # --- starting and stopping it (from the Snakefile) ------------------------------------------------
 
+# A Unix socket's path holds at most 107 bytes (sun_path, with its NUL, on Linux), and the server
+# binds `<socket>.<pid>` first (a pid has up to 7 digits): a longer path fails in the server's bind.
+_SOCKET_PATH_MAX = 107 - len(".4194304")
+
+
+def _socket_fits(base: str) -> bool:
+    """Whether the socket's path in a new folder of private_dir's under `base` fits a Unix socket."""
+    return len(os.fsencode(os.path.join(base, "basesel-warm-" + "x" * 8, SOCKET_NAME))) <= _SOCKET_PATH_MAX
+
+
 def private_dir() -> Path:
     """A new directory that only this account can enter (0700), for the server's socket: under
-    $XDG_RUNTIME_DIR when that is this account's private folder, else the system temporary folder."""
+    $XDG_RUNTIME_DIR when that is this account's private folder, else the system temporary folder
+    ($TMPDIR), else, where that path is too long for a socket (a deep job folder), /tmp."""
     base = os.environ.get("XDG_RUNTIME_DIR")
-    if not (base and _owned_private(base)):
+    if not (base and _owned_private(base) and _socket_fits(base)):
         base = tempfile.gettempdir()
+    if not _socket_fits(base):
+        base = "/tmp"
     path = Path(tempfile.mkdtemp(prefix="basesel-warm-", dir=base))  # an exclusive mkdir, mode 0700
     os.chmod(path, 0o700)  # whatever the umask (mkdtemp's mode is masked by it)
     if not _owned_private(path):
