@@ -246,10 +246,13 @@ def test_a_deep_temporary_folder_still_gets_a_server(scripts, script, tmp_path, 
     finally:
         warm.stop(proc, str(path))
     assert not path.parent.exists()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # a folder whose path fits is kept
-    folder = warm.private_dir()
-    assert folder.parent == tmp_path
-    folder.rmdir()
+    short = Path(tempfile.mkdtemp(dir="/tmp"))  # a folder whose path fits is kept (tmp_path may not fit)
+    try:
+        monkeypatch.setattr(tempfile, "tempdir", str(short))
+        folder = warm.private_dir()
+        assert folder.parent == short
+    finally:
+        shutil.rmtree(short)
 
 
 def request(path, script, workdir, out):
