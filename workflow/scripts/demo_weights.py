@@ -8,10 +8,11 @@ def main(smk):
     from basesel.data.images import DataBudget
     from basesel.io import read_tsv
 
-    device, workers, budget = job_compute(smk.config["compute"], smk.threads)
+    device, workers, _ = job_compute(smk.config["compute"], smk.threads)
+    budget = DataBudget.from_config(smk.config["compute"])  # memory, then a job-local file
     train_demo_model(smk.params.spec, read_tsv(smk.input.index), smk.params.input_size, seed=smk.params.seed,
                      device=device, out=smk.output.weights, log_path=smk.output.epochs, workers=workers,
-                     budget=DataBudget.from_config(smk.config["compute"]))
+                     budget=budget)
 
 
 run(snakemake, main, torch_threads=True)

@@ -10,12 +10,13 @@ def main(smk):
     from basesel.io import read_tsv, write_json
     from basesel.models.zoo import open_base_model
 
-    device, workers, budget = job_compute(smk.config["compute"], smk.threads)
+    device, workers, _ = job_compute(smk.config["compute"], smk.threads)
+    budget = DataBudget.from_config(smk.config["compute"])  # memory, then a job-local file
     model = open_base_model(smk.input.model)
     label = f"finetune {smk.wildcards.arch}/{smk.wildcards.subset} -> {smk.wildcards.target}"
     result = finetune_full(model, read_tsv(smk.input.index), Schedule(**smk.params.schedule), seed=smk.params.seed,
                            resume_path=smk.params.resume, log_path=smk.output.epochs, device=device, label=label,
-                           budget=DataBudget.from_config(smk.config["compute"]), workers=workers, resume_every=smk.config["compute"]["resume_every_s"],
+                           budget=budget, workers=workers, resume_every=smk.config["compute"]["resume_every_s"],
                            decoded=smk.input.get("decoded") or None)
     write_json(result, smk.output.result)
     clear_resume(smk.params.resume)

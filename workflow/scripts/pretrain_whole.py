@@ -10,13 +10,14 @@ def main(smk):
     from basesel.data.images import DataBudget
     from basesel.io import read_tsv
 
-    device, workers, budget = job_compute(smk.config["compute"], smk.threads)
+    device, workers, _ = job_compute(smk.config["compute"], smk.threads)
+    budget = DataBudget.from_config(smk.config["compute"])  # memory, then a job-local file
     schedule = Schedule(**smk.params.schedule)
     # The checkpoints are published after the model is written: a resumed run needs the epochs
     # before the kill, and so cannot keep them in the output folder, which Snakemake clears.
     pretrain(read_tsv(smk.input.index), smk.params.spec, schedule, seed=smk.params.seed, source="whole",
              out_model=smk.output.model, log_path=smk.output.epochs, resume_path=smk.params.resume, device=device,
-             workers=workers, budget=DataBudget.from_config(smk.config["compute"]), label=f"whole-pool {smk.wildcards.arch}",
+             workers=workers, budget=budget, label=f"whole-pool {smk.wildcards.arch}",
              keep_epochs_in=smk.params.staging, keep_resume=True, resume_every=smk.config["compute"]["resume_every_s"],
              decoded=smk.input.get("decoded") or None)
     publish_checkpoints(smk.params.staging, smk.output.checkpoints, schedule.epochs, smk.params.resume)

@@ -143,22 +143,7 @@ def image_dataset(paths, labels, preprocess, budget, workers: int = 0, decoded=N
     images file of the dataset the paths are rows of (write_decoded), when it holds their pixels:
     the same uint8 values, decoded once for every job); else into a job-local file on disk when
     they fit its scratch_gb and the folder has the room; else decoded on the fly every time."""
-    budget = DataBudget.of(budget)
-    size = Preprocess.of(preprocess).input_size
-    if fits_preload(len(paths), size, budget.memory_mb):
-        pixels = None if decoded is None else decoded_pixels(decoded, paths, preprocess)
-        if pixels is None:
-            return preload(paths, labels, preprocess, workers)
-        return torch.utils.data.TensorDataset(pixels, torch.as_tensor(np.array(labels, copy=True), dtype=torch.long))
-    nbytes = len(paths) * 3 * size * size
-    if len(paths) and fits_preload(len(paths), size, budget.scratch_gb * 1024):
-        folder = budget.folder()
-        free = shutil.disk_usage(folder).free
-        if nbytes <= free:
-            return decode_to_disk(paths, labels, preprocess, folder, workers, label)
-        print(f"[{label}] {len(paths)} images need {nbytes / 2**30:.1f} GiB decoded, {folder} has "
-              f"{free / 2**30:.1f} GiB free: decoding them every time they are read", file=sys.stderr, flush=True)
-    return ImageList(paths, labels, preprocess)
+    return _placed_dataset(paths, labels, preprocess, DataBudget.of(budget), workers, decoded, label)[0]
 
 
 def image_datasets(parts, preprocess, budget, workers: int = 0, decoded=None) -> list:
@@ -167,19 +152,37 @@ def image_datasets(parts, preprocess, budget, workers: int = 0, decoded=None) ->
     remains, so that a job never holds more than the memory its request counts once
     (machinery.resources.loader_mb) nor more than scratch_gb on disk."""
     budget = DataBudget.of(budget)
-    size = Preprocess.of(preprocess).input_size
     sets = []
     for paths, labels, label in parts:
-        ds = image_dataset(paths, labels, preprocess, budget, workers, decoded, label)
+        ds, held, mb = _placed_dataset(paths, labels, preprocess, budget, workers, decoded, label)
         sets.append(ds)
-        mb = len(paths) * 3 * size * size / 2**20
-        if isinstance(ds, ImageList):  # streamed: holds nothing
-            continue
-        if fits_preload(len(paths), size, budget.memory_mb):
+        if held == "memory":
             budget = replace(budget, memory_mb=budget.memory_mb - mb)
-        else:
+        elif held == "disk":
             budget = replace(budget, scratch_gb=budget.scratch_gb - mb / 1024)
     return sets
+
+
+def _placed_dataset(paths, labels, preprocess, budget: DataBudget, workers, decoded, label):
+    """image_dataset's rule: (the dataset, where it holds its decoded images: "memory", "disk", or
+    None when it decodes them as they are read, and their MiB)."""
+    size = Preprocess.of(preprocess).input_size
+    nbytes = len(paths) * 3 * size * size
+    mb = nbytes / 2**20
+    if fits_preload(len(paths), size, budget.memory_mb):
+        pixels = None if decoded is None else decoded_pixels(decoded, paths, preprocess)
+        if pixels is None:
+            return preload(paths, labels, preprocess, workers), "memory", mb
+        labels = torch.as_tensor(np.array(labels, copy=True), dtype=torch.long)
+        return torch.utils.data.TensorDataset(pixels, labels), "memory", mb
+    if len(paths) and fits_preload(len(paths), size, budget.scratch_gb * 1024):
+        folder = budget.folder()
+        free = shutil.disk_usage(folder).free
+        if nbytes <= free:
+            return decode_to_disk(paths, labels, preprocess, folder, workers, label), "disk", mb
+        print(f"[{label}] {len(paths)} images need {nbytes / 2**30:.1f} GiB decoded, {folder} has "
+              f"{free / 2**30:.1f} GiB free: decoding them every time they are read", file=sys.stderr, flush=True)
+    return ImageList(paths, labels, preprocess), None, mb
 
 
 def decode_to_disk(paths, labels, preprocess, folder, workers: int = 0, label: str = "decode"):
